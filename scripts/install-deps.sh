@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs everything OpenClawOS needs to build, run and test on Debian 12.
+# Idempotent: packages already present are skipped by apt-get; vec0.so is fetched once.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+packages=(
+  build-essential cmake ninja-build pkg-config git python3
+  clang-14 lld-14 libclang-rt-14-dev
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libssl-dev libsqlite3-dev libsodium-dev libsecret-1-dev
+  libspdlog-dev libfmt-dev libcli11-dev libre2-dev libstrophe-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+# A Node.js that bundles npm (as on this image) conflicts with Debian's npm package.
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# sqlite-vec loadable extension, shipped as an npm package.
+if [ ! -f third_party/sqlite-vec/vec0.so ]; then
+  echo "install-deps: fetching sqlite-vec (vec0.so)"
+  mkdir -p third_party/sqlite-vec
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent sqlite-vec-linux-x64 >/dev/null && tar xzf sqlite-vec-linux-x64-*.tgz)
+  cp "$tmp"/package/vec0.so third_party/sqlite-vec/vec0.so
+  rm -rf "$tmp"
+fi
+echo "install-deps: ok"

@@ -1,0 +1,92 @@
+#include "protocol/methods.h"
+
+#include <map>
+#include <mutex>
+
+#include "common/json_schema.h"
+
+namespace oc::protocol {
+namespace {
+
+constexpr MethodSpec kMethods[] = {
+    // app → kernel
+    {"app.register", Direction::kAppToKernel,
+     R"({"type":"object","required":["manifest"],"properties":{
+          "manifest":{"type":"object"},"spawnToken":{"type":"string"},"resumeToken":{"type":"string"}}})",
+     false},
+    {"app.heartbeat", Direction::kAppToKernel,
+     R"({"type":"object","properties":{"status":{"type":["string","object","null"]}}})", true},
+    {"app.ready", Direction::kAppToKernel,
+     R"({"type":"object","properties":{"metadata":{"type":["object","null"]}}})", true},
+    {"app.shutdown", Direction::kAppToKernel,
+     R"({"type":"object","properties":{"reason":{"type":"string"},"timeout":{"type":"integer","minimum":0}}})",
+     true},
+    {"capability.register", Direction::kAppToKernel,
+     R"({"type":"object","required":["type","config"],"properties":{
+          "type":{"enum":["channel","tool","hook","gateway_method","http_route","provider"]},
+          "config":{"type":"object"}}})",
+     true},
+    {"capability.unregister", Direction::kAppToKernel,
+     R"({"type":"object","required":["capabilityId"],"properties":{"capabilityId":{"type":"string"}}})",
+     true},
+    {"hook.subscribe", Direction::kAppToKernel,
+     R"({"type":"object","required":["events"],"properties":{
+          "events":{"type":"array","items":{"type":"string","minLength":1}}}})",
+     true},
+    {"hook.unsubscribe", Direction::kAppToKernel,
+     R"({"type":"object","required":["events"],"properties":{
+          "events":{"type":"array","items":{"type":"string","minLength":1}}}})",
+     true},
+    {"hook.result", Direction::kAppToKernel,
+     R"({"type":"object","required":["eventId","result"],"properties":{"eventId":{"type":"string"}}})",
+     true},
+    {"config.get", Direction::kAppToKernel,
+     R"({"type":"object","properties":{"path":{"type":"string"}}})", true},
+    {"config.watch", Direction::kAppToKernel,
+     R"({"type":"object","properties":{"paths":{"type":"array","items":{"type":"string"}}}})", true},
+    {"stream.cancel", Direction::kAppToKernel,
+     R"({"type":"object","required":["requestId"],"properties":{"requestId":{"type":"string"}}})", true},
+    // session.get, session.list, message.dispatch and agent.queue belong to the message pipeline and
+    // are declared with it; until then they are unknown methods (METHOD_NOT_FOUND).
+
+    // kernel → app
+    {"tool.invoke", Direction::kKernelToApp,
+     R"({"type":"object","required":["tool","input","context"],"properties":{
+          "tool":{"type":"string"},"context":{"type":"object"}}})",
+     true},
+    {"gateway.invoke", Direction::kKernelToApp,
+     R"({"type":"object","required":["method","params"],"properties":{"method":{"type":"string"}}})", true},
+    {"http.request", Direction::kKernelToApp,
+     R"({"type":"object","required":["method","path"],"properties":{
+          "method":{"type":"string"},"path":{"type":"string"},"query":{"type":"string"},
+          "headers":{"type":"object"},"body":{"type":"string"}}})",
+     true},
+    {"provider.complete", Direction::kKernelToApp, R"({"type":"object"})", true},
+};
+
+const json::value& ParsedSchema(const MethodSpec& spec) {
+  static std::mutex mu;
+  static std::map<const MethodSpec*, json::value> cache;
+  std::lock_guard lock(mu);
+  auto it = cache.find(&spec);
+  if (it == cache.end()) it = cache.emplace(&spec, json::parse(spec.params_schema)).first;
+  return it->second;
+}
+
+}  // namespace
+
+std::span<const MethodSpec> AllMethods() { return kMethods; }
+
+const MethodSpec* FindMethod(std::string_view name, Direction direction) {
+  for (const auto& m : kMethods)
+    if (m.name == name && m.direction == direction) return &m;
+  return nullptr;
+}
+
+Status ValidateParams(const MethodSpec& spec, const json::value& params) {
+  auto violations = ValidateSchema(ParsedSchema(spec), params, "params");
+  if (violations.empty()) return {};
+  return ViolationsToError(violations);
+}
+
+}  // namespace oc::protocol
