@@ -1,0 +1,128 @@
+// The base class of an OpenClawOS app written in C++ (SPEC §4, §5.2, §5.4). A subclass overrides
+// Setup() to register its tools, hooks and methods with the helpers below, and main() is
+//     int main() { MyApp app; return app.Run(); }
+//
+// Threading: Run() owns one io_context and runs it on the calling thread; Setup, Teardown and every
+// handler run there. Handlers must not block (use coroutines and Asio timers/sockets on io()).
+// Errors: helpers return the kernel's refusal as an oc::Error (e.g. CAPABILITY_DENIED with the
+// kernel's reason); nothing throws across the SDK boundary.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/json.h"
+#include "common/status.h"
+#include "openclawos/kernel_client.h"
+
+namespace openclawos::sdk {
+
+using ToolFunction = std::function<boost::asio::awaitable<oc::Result<oc::json::value>>(
+    oc::json::value input, oc::json::value context)>;
+using HookFunction = std::function<boost::asio::awaitable<std::optional<oc::json::value>>(
+    const oc::json::value& payload)>;
+using MethodFunction =
+    std::function<boost::asio::awaitable<oc::Result<oc::json::value>>(oc::json::value params)>;
+
+// The hook.result `result` for an intercept, from what a HookFunction returned: the value itself
+// (an action object, or the shorthands of SPEC §6), or {action:"continue"} for nullopt.
+oc::json::value HookResultFor(std::optional<oc::json::value> handler_return);
+
+// The tool.invoke result for what a ToolFunction returned: {output: value}, or
+// {output: error.message, isError: true} so the agent sees why the tool failed.
+oc::json::value ToolInvokeResultFor(const oc::Result<oc::json::value>& tool_return);
+
+// Routes stderr logging: replaces spdlog's default logger with one writing "[level] message" lines
+// to stderr (the kernel captures an app's stderr into its log). Run() calls it.
+void UseStderrLogging(const std::string& logger_name);
+
+class App {
+ public:
+  // The manifest is read by Run(); the kernel starts apps with cwd = package directory.
+  explicit App(std::string manifest_path = "openclawos.manifest.json");
+  virtual ~App();
+  App(const App&) = delete;
+  App& operator=(const App&) = delete;
+
+  // Reads the manifest, connects and registers (app.register), runs Setup(), sends app.ready, then
+  // serves until the "app:shutdown" event or SIGTERM/SIGINT; then Teardown(), close, return 0.
+  // Fatal errors (unreadable manifest, registration refused, Setup or app.ready failed, the
+  // connection lost for good) are logged and return 1. Call once.
+  int Run();
+
+ protected:
+  virtual boost::asio::awaitable<oc::Status> Setup() { co_return oc::Status(); }
+  virtual boost::asio::awaitable<void> Teardown() { co_return; }
+  // Called once app.ready was acknowledged: the app now takes traffic.
+  virtual void OnReady() {}
+
+  KernelClient& kernel();
+  boost::asio::io_context& io();
+  const oc::json::value& manifest() const;
+  // The app.register result {appId, token, protocolVersion, kernelVersion, heartbeatIntervalMs, grants}.
+  const oc::json::value& registration() const;
+  // Asks Run() to stop serving (Teardown follows) and to return `exit_code`. The first request wins.
+  void RequestStop(int exit_code, std::string reason);
+
+  // capability.register {type:"tool", config:{name, description, inputSchema}}. The kernel's
+  // tool.invoke {tool, input, context} then calls `fn` and gets ToolInvokeResultFor(its return);
+  // input that fails `input_schema` gets {output: "invalid input: ...", isError: true} without a call.
+  // A refusal (granted:false) is CAPABILITY_DENIED with the kernel's reason; `fn` is then dropped.
+  boost::asio::awaitable<oc::Status> RegisterTool(std::string name, std::string description,
+                                                  oc::json::value input_schema, ToolFunction fn);
+
+  // hook.subscribe {events}; returns the kernel's {subscribed[], denied[]}. For each "hook:<name>"
+  // event payload {eventId, hookName, data, context, intercept?} of those hooks, `fn` runs as its own
+  // coroutine. When the payload has "intercept": true the kernel awaits an answer, sent as
+  // hook.result {eventId, result: HookResultFor(fn's return)}; otherwise the return is ignored.
+  // Payloads marked "delivery": true belong to ChannelApp and are not passed to `fn`.
+  // Aliases are resolved (agent_completed → agent_end). Calling again adds handlers.
+  boost::asio::awaitable<oc::Result<oc::json::value>> Subscribe(std::vector<std::string> events, HookFunction fn);
+
+  // capability.register {type:"gateway_method", config:{method}}. The kernel's gateway.invoke
+  // {method, params, client} then calls `fn(params)` and answers {result: value}, or fn's error.
+  boost::asio::awaitable<oc::Status> RegisterMethod(std::string method, MethodFunction fn);
+
+  // config.get {path?} → the `value` the kernel returned (the app's own section; null when unset).
+  boost::asio::awaitable<oc::Result<oc::json::value>> ConfigGet(std::string path = {});
+
+  // capability.register {type, config}; CAPABILITY_DENIED with the reason when not granted.
+  // Returns the kernel's result {capabilityId, granted}.
+  boost::asio::awaitable<oc::Result<oc::json::value>> RegisterCapability(std::string type, oc::json::value config);
+
+  // Runs `task` in the background on io(); an escaping exception is logged.
+  void Spawn(boost::asio::awaitable<void> task);
+
+ private:
+  boost::asio::awaitable<int> RunAsync();
+  boost::asio::awaitable<int> Serve();
+  boost::asio::awaitable<oc::Result<oc::json::value>> InvokeTool(oc::json::value params);
+  boost::asio::awaitable<oc::Result<oc::json::value>> InvokeMethod(oc::json::value params);
+  boost::asio::awaitable<void> DeliverHook(HookFunction fn, oc::json::value payload);
+
+  std::string manifest_path_;
+  oc::json::value manifest_;
+  // Declared before the client: destroyed after it, so pending handlers die with a valid client.
+  std::unique_ptr<boost::asio::io_context> io_;
+  std::unique_ptr<KernelClient> client_;
+  boost::asio::steady_timer stop_timer_;
+  boost::asio::signal_set signals_;
+  std::optional<int> exit_code_;
+  struct RegisteredTool {
+    oc::json::value input_schema;  // tool.invoke input is checked against it before `fn` runs
+    ToolFunction fn;
+  };
+  std::map<std::string, RegisteredTool, std::less<>> tools_;
+  std::map<std::string, MethodFunction, std::less<>> methods_;
+};
+
+}  // namespace openclawos::sdk

@@ -1,0 +1,311 @@
+#include "cli/commands.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <thread>
+
+#include "config/config.h"
+#include "config/config_file.h"
+#include "gateway/control_client.h"
+#include "kernel/kernel.h"
+#include "registry/packages.h"
+#include "registry/validate_command.h"
+
+namespace oc::cli {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kOk = 0, kFail = 1, kUsage = 2;
+
+config::Paths Paths() { return config::ResolvePaths(config::ProcessEnv()); }
+
+// Packages shipped with the build live beside the binary: <prefix>/bin/openclaw → <prefix>/packages.
+fs::path ShippedPackages() {
+  if (const char* env = std::getenv("OPENCLAWOS_SHIPPED_PACKAGES")) return env;
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return "packages";
+  return exe.parent_path().parent_path() / "packages";
+}
+
+void PrintConfigError(const Error& e) {
+  std::cerr << "openclaw: " << e.message << "\n";
+  if (auto* o = e.data.if_object())
+    if (auto* errs = o->if_contains("errors"); errs && errs->is_array())
+      for (const auto& err : errs->as_array())
+        std::cerr << "  " << err.at("path").as_string().c_str() << ": " << err.at("message").as_string().c_str() << "\n";
+}
+
+Result<config::Config> LoadConfig() {
+  auto cfg = config::Config::Load(Paths().config_file, config::ProcessEnv());
+  if (!cfg.ok()) PrintConfigError(cfg.error());
+  return cfg;
+}
+
+// Connects to the running kernel. Prints why not, and returns nullptr, on failure.
+std::unique_ptr<gateway::ControlClient> Connect(int* exit_code) {
+  auto cfg = LoadConfig();
+  if (!cfg.ok()) {
+    *exit_code = kUsage;
+    return nullptr;
+  }
+  auto gw = cfg->gateway();
+  std::string host = gw.host == "0.0.0.0" ? "127.0.0.1" : gw.host;
+  auto client = gateway::ControlClient::Connect(host, gw.port, gw.auth_token, gw.auth_password);
+  if (!client.ok()) {
+    std::cerr << "openclaw: " << client.error().message << "\n";
+    *exit_code = kFail;
+    return nullptr;
+  }
+  return std::move(client).value();
+}
+
+// Calls one method and prints the error if it fails.
+Result<json::value> Call(std::string_view method, json::value params, int* exit_code) {
+  auto client = Connect(exit_code);
+  if (!client) return MakeError(ErrorCode::kConnectionClosed, "not connected");
+  auto r = client->Call(method, std::move(params));
+  if (!r.ok()) {
+    std::cerr << "openclaw: " << method << ": " << r.error().message << "\n";
+    *exit_code = kFail;
+  }
+  return r;
+}
+
+std::string Str(const json::value* v) {
+  if (!v || v->is_null()) return "-";
+  if (v->is_string()) return std::string(v->get_string());
+  return json::serialize(*v);
+}
+
+std::string FormatBytes(const json::value* v) {
+  if (!v || !v->is_number()) return "-";
+  double b = v->to_number<double>();
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(1) << b / (1024.0 * 1024.0) << "M";
+  return s.str();
+}
+
+void PrintJson(const json::value& v) { std::cout << json::serialize(v) << "\n"; }
+
+// Prints the lines of `now` that come after the last line already printed.
+void PrintNewLines(const json::array& now, std::string& last_printed) {
+  size_t start = 0;
+  if (!last_printed.empty())
+    for (size_t i = now.size(); i-- > 0;)
+      if (now[i].as_string() == last_printed) {
+        start = i + 1;
+        break;
+      }
+  for (size_t i = start; i < now.size(); ++i) std::cout << now[i].as_string().c_str() << "\n";
+  if (!now.empty()) last_printed = std::string(now.back().as_string());
+  std::cout.flush();
+}
+
+int FollowLines(std::string_view method, json::object params, const Options& o) {
+  int rc = kOk;
+  auto client = Connect(&rc);
+  if (!client) return rc;
+  std::string last;
+  while (true) {
+    auto r = client->Call(method, params);
+    if (!r.ok()) {
+      std::cerr << "openclaw: " << r.error().message << "\n";
+      return kFail;
+    }
+    const auto& lines = r->at("lines").as_array();
+    if (o.json && !o.follow) {
+      PrintJson(*r);
+      return kOk;
+    }
+    PrintNewLines(lines, last);
+    if (!o.follow) return kOk;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+}
+
+}  // namespace
+
+int CmdGateway(const Options& o) { return kernel::RunGateway(Paths(), ShippedPackages(), o.verbose); }
+
+int CmdHealth(const Options& o) {
+  int rc = kOk;
+  auto r = Call("health", json::object(), &rc);
+  if (!r.ok()) return rc;
+  if (o.json) {
+    PrintJson(*r);
+  } else {
+    const auto& apps = r->at("apps");
+    std::cout << "ok · kernel " << Str(r->as_object().if_contains("version")) << " · apps ready "
+              << Str(apps.as_object().if_contains("ready")) << "/" << Str(apps.as_object().if_contains("total"))
+              << "\n";
+  }
+  return kOk;
+}
+
+int CmdStatus(const Options& o) {
+  int rc = kOk;
+  auto r = Call("status", json::object(), &rc);
+  if (!r.ok()) return rc;
+  if (o.json) {
+    PrintJson(*r);
+    return kOk;
+  }
+  const auto& s = r->as_object();
+  std::cout << "kernel     " << Str(s.if_contains("version")) << " (protocol " << Str(s.if_contains("protocolVersion"))
+            << "), pid " << Str(s.if_contains("pid")) << ", up " << s.at("uptimeMs").to_number<int64_t>() / 1000 << "s\n"
+            << "home       " << Str(s.if_contains("home")) << "\n"
+            << "socket     " << Str(s.if_contains("socket")) << "\n"
+            << "gateway    http://" << Str(s.at("gateway").as_object().if_contains("host")) << ":"
+            << Str(s.at("gateway").as_object().if_contains("port")) << "\n"
+            << "apps       " << s.at("apps").as_array().size() << " supervised, " << Str(s.if_contains("connections"))
+            << " IPC connection(s)\n";
+  return kOk;
+}
+
+int CmdAppsList(const Options& o) {
+  int rc = kOk;
+  auto r = Call("apps.list", json::object(), &rc);
+  if (!r.ok()) return rc;
+  if (o.json) {
+    PrintJson(*r);
+    return kOk;
+  }
+  std::cout << std::left << std::setw(28) << "ID" << std::setw(10) << "STATE" << std::setw(8) << "PID" << std::setw(10)
+            << "RESTARTS" << std::setw(8) << "RSS" << std::setw(11) << "TRUST" << "VERSION\n";
+  for (const auto& a : r->at("apps").as_array()) {
+    const auto& app = a.as_object();
+    const json::object* st = app.if_contains("status") ? app.at("status").if_object() : nullptr;
+    const json::value* usage = st ? st->if_contains("resourceUsage") : nullptr;
+    std::cout << std::setw(28) << Str(app.if_contains("id")) << std::setw(10)
+              << (st ? Str(st->if_contains("state")) : "stopped") << std::setw(8) << (st ? Str(st->if_contains("pid")) : "-")
+              << std::setw(10) << (st ? Str(st->if_contains("restartCount")) : "0") << std::setw(8)
+              << FormatBytes(usage && usage->is_object() ? usage->as_object().if_contains("memoryRss") : nullptr)
+              << std::setw(11) << Str(app.if_contains("trustLevel")) << Str(app.if_contains("version")) << "\n";
+  }
+  return kOk;
+}
+
+int CmdAppsInfo(const Options& o) {
+  int rc = kOk;
+  auto r = Call("apps.info", json::object{{"id", o.id}}, &rc);
+  if (!r.ok()) return rc;
+  if (o.json) {
+    PrintJson(*r);
+    return kOk;
+  }
+  const auto& a = r->as_object();
+  std::cout << Str(a.if_contains("id")) << " " << Str(a.if_contains("version")) << " (" << Str(a.if_contains("type"))
+            << ", trust " << Str(a.if_contains("trustLevel")) << ", " << (a.at("enabled").as_bool() ? "enabled" : "disabled")
+            << ")\n  dir       " << Str(a.if_contains("dir")) << "\n";
+  if (auto* st = a.if_contains("status")) std::cout << "  status    " << json::serialize(*st) << "\n";
+  std::cout << "  declared  " << json::serialize(a.at("declared")) << "\n"
+            << "  granted   " << json::serialize(a.at("granted")) << "\n";
+  return kOk;
+}
+
+int CmdAppsLogs(const Options& o) { return FollowLines("apps.logs", json::object{{"id", o.id}, {"lines", o.lines}}, o); }
+
+int CmdLogs(const Options& o) { return FollowLines("logs.tail", json::object{{"lines", o.lines}}, o); }
+
+int CmdAppsControl(const Options& o, const std::string& verb) {
+  int rc = kOk;
+  auto r = Call("apps." + verb, json::object{{"id", o.id}}, &rc);
+  if (!r.ok()) return rc;
+  std::cout << o.id << ": " << verb << (verb == "stop" ? "ped" : "ed") << "\n";
+  return kOk;
+}
+
+int CmdAppsInstall(const Options& o) {
+  fs::path src = fs::absolute(o.path);
+  auto cfg = LoadConfig();
+  if (!cfg.ok()) return kUsage;
+  auto gw = cfg->gateway();
+  auto client = gateway::ControlClient::Connect(gw.host, gw.port, gw.auth_token, gw.auth_password);
+  if (client.ok()) {  // a running kernel installs and starts it
+    auto r = (*client)->Call("apps.install", json::object{{"path", src.string()}});
+    if (!r.ok()) {
+      std::cerr << "openclaw: install failed: " << r.error().message << "\n";
+      return kFail;
+    }
+    std::cout << "installed " << Str(r->as_object().if_contains("id")) << " " << Str(r->as_object().if_contains("version"))
+              << (r->at("started").as_bool() ? " (started)" : "") << "\n";
+    return kOk;
+  }
+  auto installed = registry::InstallPackage(src, Paths().packages);
+  if (!installed.ok()) {
+    std::cerr << "openclaw: install failed: " << installed.error().message << "\n";
+    return kFail;
+  }
+  std::cout << "installed " << installed->manifest.id << " " << installed->manifest.version
+            << " (starts with the next `openclaw gateway`)\n";
+  return kOk;
+}
+
+int CmdAppsUninstall(const Options& o) {
+  auto cfg = LoadConfig();
+  if (!cfg.ok()) return kUsage;
+  auto gw = cfg->gateway();
+  auto client = gateway::ControlClient::Connect(gw.host, gw.port, gw.auth_token, gw.auth_password);
+  Status s;
+  if (client.ok()) {
+    auto r = (*client)->Call("apps.uninstall", json::object{{"id", o.id}});
+    if (!r.ok()) s = r.error();
+  } else {
+    s = registry::UninstallPackage(o.id, Paths().packages);
+  }
+  if (!s.ok()) {
+    std::cerr << "openclaw: uninstall failed: " << s.error().message << "\n";
+    return kFail;
+  }
+  std::cout << "uninstalled " << o.id << "\n";
+  return kOk;
+}
+
+int CmdManifestValidate(const Options& o) { return registry::RunManifestValidate(o.path, std::cout); }
+
+int CmdConfigValidate(const Options&) {
+  auto p = Paths();
+  auto cfg = config::Config::Load(p.config_file, config::ProcessEnv());
+  if (!cfg.ok()) {
+    PrintConfigError(cfg.error());
+    return kUsage;
+  }
+  std::cout << "ok: " << p.config_file.string() << (fs::exists(p.config_file) ? "" : " (absent: all defaults)") << "\n";
+  return kOk;
+}
+
+int CmdConfigPath(const Options&) {
+  std::cout << Paths().config_file.string() << "\n";
+  return kOk;
+}
+
+int CmdConfigGet(const Options& o) {
+  auto cfg = LoadConfig();
+  if (!cfg.ok()) return kUsage;
+  if (!o.path.empty() && !cfg->Find(o.path)) {
+    std::cerr << "openclaw: no config value at " << o.path << "\n";
+    return kFail;
+  }
+  PrintJson(cfg->Redacted(o.path));
+  return kOk;
+}
+
+int CmdConfigSet(const Options& o) {
+  // A value that parses as JSON is taken as JSON (numbers, booleans, objects); otherwise a string.
+  auto parsed = ParseJson(o.value);
+  json::value v = parsed.ok() ? std::move(parsed).value() : json::value(o.value);
+  Status s = config::SetValue(Paths().config_file, o.path, std::move(v));
+  if (!s.ok()) {
+    PrintConfigError(s.error());
+    return kUsage;
+  }
+  std::cout << "set " << o.path << "\n";
+  return kOk;
+}
+
+}  // namespace oc::cli

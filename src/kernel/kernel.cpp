@@ -1,0 +1,264 @@
+#include "kernel/kernel.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <spdlog/sinks/rotating_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "kernel/app_hook_handler.h"
+#include "kernel/log_buffer.h"
+
+namespace oc::kernel {
+namespace fs = std::filesystem;
+
+namespace {
+
+supervisor::SupervisorSettings ToSupervisorSettings(const config::SupervisorSettings& c) {
+  supervisor::SupervisorSettings s;
+  s.start_timeout_ms = c.start_timeout_ms;
+  s.heartbeat_interval_ms = c.heartbeat_interval_ms;
+  s.heartbeat_timeout_ms = c.heartbeat_timeout_ms;
+  s.restart_delay_ms = c.restart_delay_ms;
+  s.backoff_multiplier = c.backoff_multiplier;
+  s.max_restart_delay_ms = c.max_restart_delay_ms;
+  s.max_restarts = c.max_restarts;
+  s.restart_window_ms = c.restart_window_ms;
+  s.shutdown_timeout_ms = c.shutdown_timeout_ms;
+  s.kill_grace_ms = c.kill_grace_ms;
+  return s;
+}
+
+hooks::HookSettings ToHookSettings(const config::HookSettings& c) {
+  return hooks::HookSettings{c.intercept_timeout_ms, c.fail_closed, c.order};
+}
+
+gateway::ControlSettings ToControlSettings(const config::GatewaySettings& g) {
+  gateway::ControlSettings s;
+  s.host = g.host;
+  s.port = g.port;
+  s.auth_token = g.auth_token;
+  s.auth_password = g.auth_password;
+  s.max_ws_frame_bytes = g.max_ws_frame_bytes;
+  s.max_body_bytes = g.max_body_bytes;
+  return s;
+}
+
+}  // namespace
+
+Kernel::Kernel(asio::io_context& io, KernelOptions options, config::Config config)
+    : io_(io),
+      options_(std::move(options)),
+      config_(std::move(config)),
+      bus_(io.get_executor(), ToHookSettings(config_.hooks())) {}
+
+Kernel::~Kernel() = default;
+
+Status Kernel::Start() {
+  started_at_ms_ = NowMs();
+  LoadPackages();
+
+  control_ = std::make_unique<gateway::ControlServer>(io_, ToControlSettings(config_.gateway()));
+  RegisterControlMethods();
+  OC_TRY(control_->Listen());
+
+  ipc::IpcOptions ipc_options;
+  ipc_options.socket_path = options_.paths.socket;
+  ipc_options.max_frame_bytes = config_.ipc().max_frame_bytes;
+  ipc_options.request_timeout = std::chrono::milliseconds(config_.ipc().request_timeout_ms);
+  ipc_ = std::make_unique<ipc::IpcServer>(io_, std::move(ipc_options), *this);
+  OC_TRY(ipc_->Listen());
+
+  supervisor_ = std::make_unique<supervisor::Supervisor>(
+      io_, ToSupervisorSettings(config_.supervisor()), *this, options_.paths.socket);
+  StartEnabledApps();
+
+  auto gw = config_.gateway();
+  spdlog::info("kernel {} ready: ipc {} · gateway http://{}:{}", protocol::kKernelVersion,
+               options_.paths.socket.string(), gw.host, control_->port());
+  // gateway_start fires once the apps started at boot have settled (ready or failed), so the apps
+  // that subscribe to it can see it; at the latest after the start timeout.
+  gateway_start_timer_ = std::make_unique<asio::steady_timer>(io_);
+  gateway_start_timer_->expires_after(std::chrono::milliseconds(config_.supervisor().start_timeout_ms));
+  gateway_start_timer_->async_wait([this](boost::system::error_code ec) {
+    if (!ec) MaybeFireGatewayStart(true);
+  });
+  MaybeFireGatewayStart();
+  return {};
+}
+
+void Kernel::MaybeFireGatewayStart(bool force) {
+  if (gateway_start_fired_ || !supervisor_ || !control_) return;
+  if (!force)
+    for (const auto& st : supervisor_->List())
+      if (st.state == supervisor::AppState::kStarting) return;
+  gateway_start_fired_ = true;
+  if (gateway_start_timer_) gateway_start_timer_->cancel();
+  bus_.Emit("gateway_start", json::object{{"port", control_->port()}, {"host", config_.gateway().host}});
+}
+
+uint16_t Kernel::gateway_port() const { return control_ ? control_->port() : 0; }
+
+asio::awaitable<void> Kernel::Shutdown(std::string reason) {
+  if (shutting_down_) co_return;
+  shutting_down_ = true;
+  spdlog::info("kernel stopping: {}", reason);
+  bus_.Emit("gateway_stop", json::object{{"reason", reason}});
+  if (supervisor_) {
+    auto order = StartOrder();
+    std::reverse(order.begin(), order.end());
+    co_await supervisor_->StopAll(order, reason);
+  }
+  if (ipc_) ipc_->Stop();
+  if (control_) control_->Stop();
+  spdlog::info("kernel stopped");
+  spdlog::default_logger()->flush();
+}
+
+Status Kernel::Reload() {
+  auto fresh = config::Config::Load(options_.paths.config_file, config::ProcessEnv());
+  if (!fresh.ok()) {
+    spdlog::error("config reload refused, keeping the running config: {}", fresh.error().message);
+    if (auto* errs = fresh.error().data.is_object() ? fresh.error().data.as_object().if_contains("errors") : nullptr)
+      for (const auto& e : errs->as_array())
+        spdlog::error("  {}: {}", json::value_to<std::string>(e.at("path")),
+                      json::value_to<std::string>(e.at("message")));
+    return fresh.error();
+  }
+  config_ = std::move(fresh).value();
+  bus_.UpdateSettings(ToHookSettings(config_.hooks()));
+  if (supervisor_) supervisor_->UpdateSettings(ToSupervisorSettings(config_.supervisor()));
+  NotifyConfigWatchers();
+  // Apps whose enabled flag changed are started or stopped to match.
+  for (const auto& pkg : packages_) {
+    if (pkg.manifest.type != registry::PackageType::kApp || !supervisor_) continue;
+    auto st = supervisor_->Get(pkg.manifest.id);
+    if (!st) continue;
+    bool running = st->state != supervisor::AppState::kStopped && st->state != supervisor::AppState::kError;
+    bool enabled = AppEnabled(pkg);
+    if (enabled && st->state == supervisor::AppState::kStopped) {
+      if (auto spec = BuildSpec(pkg); spec.ok()) {
+        supervisor_->Add(std::move(spec).value());
+        (void)supervisor_->Start(pkg.manifest.id);
+      }
+    } else if (!enabled && running) {
+      asio::co_spawn(io_, supervisor_->Stop(pkg.manifest.id, "disabled in config"), asio::detached);
+    }
+  }
+  spdlog::info("config reloaded");
+  return {};
+}
+
+// ---------------------------------------------------------------------------------------------
+// supervisor::Observer
+
+void Kernel::OnStateChanged(const supervisor::AppStatus& status) {
+  spdlog::info("app {} is {}{}", status.package_id, supervisor::AppStateName(status.state),
+               status.last_error ? " (" + *status.last_error + ")" : "");
+  if (control_) control_->Broadcast("app", status.ToJson());
+  if (status.state != supervisor::AppState::kStarting) MaybeFireGatewayStart();
+}
+
+void Kernel::SendShutdown(std::string_view app_id, std::string_view reason, int64_t timeout_ms) {
+  auto it = sessions_.find(app_id);
+  if (it == sessions_.end()) return;
+  if (auto conn = it->second.connection.lock())
+    conn->SendEvent(std::string(protocol::kEventAppShutdown),
+                    json::object{{"reason", reason}, {"timeout", timeout_ms}});
+}
+
+void Kernel::OnExited(std::string_view app_id) {
+  // The process is gone: nothing can resume, release at once.
+  std::string id(app_id);
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return;
+  if (it->second.external) return;  // external apps are not ours to reap
+  if (auto conn = it->second.connection.lock()) conn->Close();
+  ReleaseSession(id);
+}
+
+// ---------------------------------------------------------------------------------------------
+// openclaw gateway
+
+namespace {
+
+void SetUpLogging(const config::Paths& paths, const config::Config& cfg, bool verbose) {
+  std::vector<spdlog::sink_ptr> sinks;
+  auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  sinks.push_back(console);
+  std::error_code ec;
+  fs::create_directories(paths.logs / "apps", ec);
+  int64_t max_bytes = 1 << 20, max_files = 3;
+  if (auto* v = cfg.Find("logging.maxFileBytes"); v && v->is_int64()) max_bytes = v->as_int64();
+  if (auto* v = cfg.Find("logging.maxFiles"); v && v->is_int64()) max_files = v->as_int64();
+  try {
+    sinks.push_back(std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
+        (paths.logs / "kernel.log").string(), static_cast<size_t>(max_bytes), static_cast<size_t>(max_files)));
+  } catch (const std::exception& e) {
+    std::cerr << "openclaw: cannot open kernel log: " << e.what() << "\n";
+  }
+  sinks.push_back(KernelLogBuffer());
+  auto logger = std::make_shared<spdlog::logger>("kernel", sinks.begin(), sinks.end());
+  std::string level = "info";
+  if (auto* v = cfg.Find("logging.level"); v && v->is_string()) level = std::string(v->as_string());
+  logger->set_level(verbose ? spdlog::level::debug : spdlog::level::from_str(level));
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  logger->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+}
+
+void PrintConfigErrors(const Error& e) {
+  std::cerr << "openclaw: invalid config: " << e.message << "\n";
+  if (auto* o = e.data.if_object())
+    if (auto* errs = o->if_contains("errors"); errs && errs->is_array())
+      for (const auto& err : errs->as_array())
+        std::cerr << "  " << err.at("path").as_string().c_str() << ": " << err.at("message").as_string().c_str()
+                  << "\n";
+}
+
+}  // namespace
+
+int RunGateway(const config::Paths& paths, const fs::path& shipped_packages, bool verbose) {
+  auto cfg = config::Config::Load(paths.config_file, config::ProcessEnv());
+  if (!cfg.ok()) {
+    PrintConfigErrors(cfg.error());
+    return 2;
+  }
+  std::error_code ec;
+  fs::create_directories(paths.home, ec);
+  ::chmod(paths.home.c_str(), 0700);
+  SetUpLogging(paths, *cfg, verbose);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  asio::io_context io(1);
+  Kernel kernel(io, KernelOptions{paths, shipped_packages}, std::move(cfg).value());
+  if (Status s = kernel.Start(); !s.ok()) {
+    spdlog::error("kernel failed to start: {}", s.error().message);
+    return 1;
+  }
+
+  asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
+  std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec2, int sig) {
+    if (ec2) return;
+    if (sig == SIGHUP) {
+      (void)kernel.Reload();
+      signals.async_wait(on_signal);
+      return;
+    }
+    asio::co_spawn(io, kernel.Shutdown(sig == SIGTERM ? "SIGTERM" : "SIGINT"), [&](std::exception_ptr) {
+      signals.cancel();
+      io.stop();
+    });
+  };
+  signals.async_wait(on_signal);
+  io.run();
+  return 0;
+}
+
+}  // namespace oc::kernel

@@ -1,0 +1,134 @@
+// The kernel: owns every subsystem and wires them together (SPEC §1). It is the only place that
+// knows all of them; subsystems talk to each other through the kernel, never directly.
+//
+// Lifecycle: Start() → serve on the io_context → Shutdown() (SIGTERM/SIGINT) stops apps in reverse
+// dependency order and closes the servers. Reload() (SIGHUP, config file change) applies a valid
+// new config live and keeps the old one when the new one is invalid.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <map>
+#include <memory>
+#include <set>
+
+#include "config/config.h"
+#include "gateway/control_server.h"
+#include "hooks/hook_bus.h"
+#include "ipc/ipc_server.h"
+#include "registry/capabilities.h"
+#include "registry/packages.h"
+#include "supervisor/supervisor.h"
+
+namespace oc::kernel {
+
+struct KernelOptions {
+  config::Paths paths;
+  std::filesystem::path shipped_packages;  // packages shipped with the build
+};
+
+class AppHookHandler;
+
+// A registered app: its grants, its current connection, and what it registered. Survives a dropped
+// connection for ipc.resumeWindowMs so the app can resume.
+struct AppSession {
+  std::string app_id;
+  registry::Grants grants;
+  bool external = false;
+  std::string resume_token;
+  std::weak_ptr<ipc::Connection> connection;
+  std::shared_ptr<AppHookHandler> hook_handler;
+  std::unique_ptr<asio::steady_timer> resume_timer;
+  std::map<std::string, json::value> tools;  // tool name → {description, inputSchema}
+  std::map<std::string, std::pair<std::string, std::string>> capabilities;  // id → (type, name)
+};
+
+struct ConfigWatch {
+  std::weak_ptr<ipc::Connection> connection;
+  std::string app_id;
+  std::string request_id;
+  std::vector<std::string> paths;  // absolute dotted paths
+  std::vector<json::value> last;   // redacted values last sent
+};
+
+class Kernel : public ipc::Dispatcher, public supervisor::Observer {
+ public:
+  Kernel(asio::io_context& io, KernelOptions options, config::Config config);
+  ~Kernel() override;
+
+  // Opens the servers and starts the enabled apps. Errors: a port or socket already in use, ...
+  Status Start();
+  // Stops every app (reverse dependency order), fires gateway_stop, closes the servers.
+  asio::awaitable<void> Shutdown(std::string reason);
+  // Re-reads the config file; a valid one is applied live, an invalid one is logged and ignored.
+  Status Reload();
+
+  uint16_t gateway_port() const;
+  const config::Config& config() const { return config_; }
+
+  // ipc::Dispatcher
+  asio::awaitable<Result<json::value>> Handle(std::shared_ptr<ipc::Connection> conn,
+                                             const protocol::MethodSpec& method,
+                                             const protocol::Frame& request) override;
+  void OnDisconnected(ipc::Connection& conn) override;
+
+  // supervisor::Observer
+  void OnStateChanged(const supervisor::AppStatus& status) override;
+  void SendShutdown(std::string_view app_id, std::string_view reason, int64_t timeout_ms) override;
+  void OnExited(std::string_view app_id) override;
+
+ private:
+  // packages and apps (kernel_apps.cpp)
+  void LoadPackages();
+  bool AppEnabled(const registry::Package& pkg) const;
+  registry::TrustLevel TrustOf(const registry::Package& pkg) const;
+  registry::Grants GrantsOf(const registry::Package& pkg) const;
+  Result<supervisor::AppSpec> BuildSpec(const registry::Package& pkg) const;
+  std::vector<std::string> StartOrder() const;
+  void StartEnabledApps();
+  const registry::Package* FindPackage(std::string_view id) const;
+  json::value AppSummary(const registry::Package& pkg) const;
+
+  // IPC methods (kernel_ipc.cpp)
+  Result<json::value> Register(const std::shared_ptr<ipc::Connection>& conn, const json::object& params);
+  Result<json::value> RegisterCapability(AppSession& s, const json::object& params);
+  Result<json::value> Unregister(AppSession& s, const json::object& params);
+  json::value SubscribeHooks(AppSession& s, const json::array& events);
+  Result<json::value> ConfigGet(AppSession& s, const json::object& params);
+  Result<json::value> ConfigWatchStart(AppSession& s, const std::shared_ptr<ipc::Connection>& conn,
+                                       const protocol::Frame& request);
+  Result<std::string> ResolveAppConfigPath(const AppSession& s, std::string_view path) const;
+  void ReleaseSession(const std::string& app_id);
+  void ExposeAppMethod(const std::string& app_id, const std::string& method);
+  void ForgetCapability(AppSession& s, const std::string& capability_id);
+  void NotifyConfigWatchers();
+
+  // control plane (kernel_control.cpp)
+  void RegisterControlMethods();
+  json::value HealthJson() const;
+  json::value StatusJson() const;
+
+  asio::io_context& io_;
+  KernelOptions options_;
+  config::Config config_;
+  int64_t started_at_ms_ = 0;
+  std::vector<registry::Package> packages_;
+  registry::CapabilityTable capabilities_;
+  hooks::HookBus bus_;
+  std::unique_ptr<ipc::IpcServer> ipc_;
+  std::unique_ptr<supervisor::Supervisor> supervisor_;
+  std::unique_ptr<gateway::ControlServer> control_;
+  std::map<std::string, AppSession, std::less<>> sessions_;
+  std::vector<ConfigWatch> watches_;
+  bool shutting_down_ = false;
+  bool gateway_start_fired_ = false;
+  std::unique_ptr<asio::steady_timer> gateway_start_timer_;
+  void MaybeFireGatewayStart(bool force = false);
+};
+
+// Runs `openclaw gateway`: loads config, starts the kernel, serves until SIGTERM/SIGINT.
+// Returns the process exit status (0 clean, 1 failure, 2 config error).
+int RunGateway(const config::Paths& paths, const std::filesystem::path& shipped_packages, bool verbose);
+
+}  // namespace oc::kernel

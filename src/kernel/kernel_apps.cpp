@@ -1,0 +1,116 @@
+// Packages and the apps the kernel runs: discovery, enablement, trust, environment, start order.
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+
+#include "kernel/kernel.h"
+
+namespace oc::kernel {
+namespace fs = std::filesystem;
+
+void Kernel::LoadPackages() {
+  auto found = registry::DiscoverPackages(options_.shipped_packages, options_.paths.packages);
+  for (const auto& problem : found.problems) spdlog::warn("package skipped: {}", problem);
+  packages_ = std::move(found.packages);
+  spdlog::info("{} package(s) found", packages_.size());
+}
+
+const registry::Package* Kernel::FindPackage(std::string_view id) const {
+  for (const auto& p : packages_)
+    if (p.manifest.id == id) return &p;
+  return nullptr;
+}
+
+// SPEC §2: an installed app is enabled unless apps.<id>.enabled is false; a shipped channel app
+// starts when channels.<channel>.enabled is true, any other shipped app when apps.<id>.enabled is.
+bool Kernel::AppEnabled(const registry::Package& pkg) const {
+  auto app = config_.app(pkg.manifest.id);
+  if (!pkg.shipped) return app.enabled.value_or(true);
+  for (const auto& channel : pkg.manifest.channels_provides)
+    if (config_.ChannelEnabled(channel)) return app.enabled.value_or(true);
+  return app.enabled.value_or(false);
+}
+
+registry::TrustLevel Kernel::TrustOf(const registry::Package& pkg) const {
+  auto app = config_.app(pkg.manifest.id);
+  std::optional<std::string_view> user;
+  if (app.trust_level) user = *app.trust_level;
+  return registry::EffectiveTrust(pkg, user);
+}
+
+registry::Grants Kernel::GrantsOf(const registry::Package& pkg) const {
+  auto app = config_.app(pkg.manifest.id);
+  return registry::ComputeGrants(pkg.manifest, TrustOf(pkg), app.grants, app.denies);
+}
+
+// SPEC §5.2: the environment is built, not inherited.
+Result<supervisor::AppSpec> Kernel::BuildSpec(const registry::Package& pkg) const {
+  supervisor::AppSpec spec;
+  spec.id = pkg.manifest.id;
+  spec.dir = pkg.dir;
+  spec.executable = fs::weakly_canonical(pkg.dir / pkg.manifest.main);
+  if (spec.executable.string().rfind(fs::weakly_canonical(pkg.dir).string(), 0) != 0)
+    return MakeError(ErrorCode::kForbidden, "main escapes the package directory");
+  for (const char* name : {"PATH", "HOME", "LANG", "TZ"})
+    if (const char* v = std::getenv(name)) spec.env[name] = v;
+  if (!spec.env.count("PATH")) spec.env["PATH"] = "/usr/local/bin:/usr/bin:/bin";
+  auto app = config_.app(pkg.manifest.id);
+  for (const auto& name : pkg.manifest.env) {
+    if (auto it = app.env.find(name); it != app.env.end())
+      spec.env[name] = it->second;
+    else if (const char* v = std::getenv(name.c_str()))
+      spec.env[name] = v;
+  }
+  spec.limits.max_memory_bytes = pkg.manifest.limits.max_memory_bytes;
+  spec.limits.cpu_shares = pkg.manifest.limits.cpu_shares;
+  spec.limits.max_fds = pkg.manifest.limits.max_fds;
+  std::string log_name = pkg.manifest.id;
+  for (char& c : log_name)
+    if (c == '/') c = '_';
+  spec.log_file = options_.paths.logs / "apps" / (log_name + ".log");
+  return spec;
+}
+
+std::vector<std::string> Kernel::StartOrder() const {
+  std::vector<registry::Package> apps;
+  for (const auto& p : packages_)
+    if (p.manifest.type == registry::PackageType::kApp) apps.push_back(p);
+  auto order = registry::StartOrder(apps);
+  if (order.ok()) return std::move(order).value();
+  spdlog::error("app dependencies: {}", order.error().message);
+  return {};
+}
+
+void Kernel::StartEnabledApps() {
+  auto order = StartOrder();
+  for (const auto& id : order) {
+    const auto* pkg = FindPackage(id);
+    if (!pkg) continue;
+    auto spec = BuildSpec(*pkg);
+    if (!spec.ok()) {
+      spdlog::error("app {}: {}", id, spec.error().message);
+      continue;
+    }
+    supervisor_->Add(std::move(spec).value());
+    if (!AppEnabled(*pkg)) continue;
+    if (Status s = supervisor_->Start(id); !s.ok()) spdlog::error("app {}: {}", id, s.error().message);
+  }
+}
+
+json::value Kernel::AppSummary(const registry::Package& pkg) const {
+  json::object o;
+  o["id"] = pkg.manifest.id;
+  o["name"] = pkg.manifest.name;
+  o["version"] = pkg.manifest.version;
+  o["type"] = registry::PackageTypeName(pkg.manifest.type);
+  o["shipped"] = pkg.shipped;
+  o["enabled"] = AppEnabled(pkg);
+  o["trustLevel"] = registry::TrustLevelName(TrustOf(pkg));
+  o["dir"] = pkg.dir.string();
+  if (supervisor_) {
+    if (auto st = supervisor_->Get(pkg.manifest.id)) o["status"] = st->ToJson();
+  }
+  return o;
+}
+
+}  // namespace oc::kernel

@@ -1,0 +1,19 @@
+// The kernel log's in-memory tail, served by `logs.tail` (the last 2000 formatted lines).
+#pragma once
+
+#include <spdlog/sinks/ringbuffer_sink.h>
+
+#include <memory>
+
+namespace oc::kernel {
+
+inline std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> KernelLogBuffer() {
+  static auto sink = [] {
+    auto s = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(2000);
+    s->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
+    return s;
+  }();
+  return sink;
+}
+
+}  // namespace oc::kernel

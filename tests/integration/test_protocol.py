@@ -1,0 +1,183 @@
+"""IPC protocol conformance with a raw socket client, not the SDK (SPEC §4)."""
+import json
+import os
+import socket
+import subprocess
+import time
+import unittest
+
+from harness import KernelTest, RawIpc, TEST_APPS, fast_supervisor, wait_for
+
+BEHAVE = os.path.join(TEST_APPS, "behave")
+
+
+def open_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def children(pid):
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return {int(x) for x in out.split()}
+
+
+class ProtocolTest(KernelTest):
+    def setUp(self):
+        self.k = self.kernel({"ipc": {"maxFrameBytes": 4096}})
+        self.c = self.k.ipc()
+        self.addCleanup(self.c.close)
+
+    def assert_error(self, frame, code, request_id=None):
+        self.assertEqual(frame["type"], "response")
+        self.assertFalse(frame["success"])
+        self.assertEqual(frame["error"]["code"], code, frame)
+        self.assertEqual(frame["requestId"], request_id)
+        self.assertIn("message", frame["error"])
+
+    def assert_still_usable(self):
+        r = self.c.request("app.heartbeat")
+        self.assert_error(r, "APP_NOT_REGISTERED", r["requestId"])
+
+    def test_not_json(self):
+        self.c.send_raw(b"this is not json\n")
+        self.assert_error(self.c.recv(), "INVALID_REQUEST")
+        self.assert_still_usable()
+
+    def test_missing_fields(self):
+        for frame in ({"type": "request", "timestamp": 1, "method": "app.heartbeat"},
+                      {"id": "1", "timestamp": 1, "method": "app.heartbeat"},
+                      {"id": "1", "type": "request", "method": "app.heartbeat"},
+                      {"id": "1", "type": "request", "timestamp": 1},
+                      {"id": "1", "type": "nonsense", "timestamp": 1},
+                      [1, 2, 3]):
+            self.c.send(frame)
+            self.assert_error(self.c.recv(), "INVALID_REQUEST")
+        self.assert_still_usable()
+
+    def test_oversize_frame_is_discarded_and_connection_survives(self):
+        big = json.dumps({"id": "big", "type": "request", "timestamp": 1, "method": "app.heartbeat",
+                          "params": {"pad": "x" * 10000}})
+        # Sent in pieces: the limit applies to the line, not to one read.
+        self.c.send_raw(big[:3000].encode())
+        self.c.send_raw(big[3000:].encode() + b"\n")
+        f = self.c.recv()
+        self.assert_error(f, "INVALID_REQUEST")
+        self.assertIn("too large", f["error"]["message"])
+        self.assert_still_usable()
+
+    def test_unknown_method(self):
+        r = self.c.request("no.such.method")
+        self.assert_error(r, "METHOD_NOT_FOUND", r["requestId"])
+        # pipeline methods are not part of this kernel yet
+        r = self.c.request("agent.queue", {"sessionKey": "x:y", "text": "hi"})
+        self.assert_error(r, "METHOD_NOT_FOUND", r["requestId"])
+
+    def test_calls_before_register(self):
+        for method in ("app.heartbeat", "app.ready", "hook.subscribe", "config.get", "capability.register"):
+            r = self.c.request(method, {})
+            self.assertFalse(r["success"])
+            self.assertIn(r["error"]["code"], ("APP_NOT_REGISTERED",), method)
+
+    def test_bad_params_carry_the_path(self):
+        r = self.c.request("app.register", {"manifest": "not an object"})
+        self.assert_error(r, "INVALID_PARAMS", r["requestId"])
+        self.assertEqual(r["error"]["data"]["path"], "params.manifest")
+        r = self.c.request("app.register", {})
+        self.assertEqual(r["error"]["data"]["path"], "params.manifest")
+
+    def test_external_app_refused_by_default(self):
+        r = self.c.request("app.register", {"manifest": {"id": "outsider", "name": "x", "version": "1.0.0"}})
+        self.assert_error(r, "FORBIDDEN", r["requestId"])
+        self.assertIn("allowExternalApps", r["error"]["message"])
+
+    def test_forged_spawn_token_refused(self):
+        r = self.c.request("app.register", {"manifest": {"id": "behave"}, "spawnToken": "0" * 32})
+        self.assertFalse(r["success"])
+        self.assertIn(r["error"]["code"], ("UNAUTHORIZED", "FORBIDDEN"))
+
+    def test_responses_interleave_with_many_requests(self):
+        for i in range(200):
+            self.c.send({"id": f"p{i}", "type": "request", "timestamp": 1, "method": "app.ready", "params": {}})
+        got = {self.c.recv()["requestId"] for _ in range(200)}
+        self.assertEqual(got, {f"p{i}" for i in range(200)})
+
+    def test_thousand_rapid_connects_leak_nothing(self):
+        pid = self.k.proc.pid
+        self.c.request("app.heartbeat")
+        before_fds = open_fds(pid)
+        before_children = children(pid)
+        for i in range(1000):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(self.k.sock_path)
+            if i % 3 == 0:
+                s.sendall(b'{"id":"x","type":"request","timestamp":1,"method":"app.ready","params":{}}\n')
+            if i % 5 == 0:
+                s.sendall(b"garbage")
+            s.close()
+        wait_for(lambda: open_fds(pid) <= before_fds, 5, what=f"fds back to {before_fds} (now {open_fds(pid)})")
+        self.assertEqual(children(pid), before_children)
+        wait_for(lambda: self.k.control().call("status")["connections"] <= 1, 5, what="connections closed")
+        self.assert_still_usable()
+
+
+class RegistrationTest(KernelTest):
+    def test_external_app_allowed_gets_untrusted(self):
+        k = self.kernel({"ipc": {"allowExternalApps": True}})
+        c = k.ipc()
+        manifest = {"id": "outsider", "name": "Outsider", "version": "1.0.0", "type": "app", "main": "x",
+                    "protocol": {"version": "1.0"},
+                    "capabilities": {"channels": {"provides": ["ext"]}, "hooks": {"subscribes": ["agent_end"]}}}
+        r = c.request("app.register", {"manifest": manifest})
+        self.assertTrue(r["success"], r)
+        self.assertEqual(r["result"]["grants"]["trust"], "untrusted")
+        for key in ("appId", "token", "protocolVersion", "kernelVersion", "heartbeatIntervalMs", "grants"):
+            self.assertIn(key, r["result"])
+        cap = c.request("capability.register", {"type": "channel", "config": {"id": "ext"}})["result"]
+        self.assertFalse(cap["granted"])
+        self.assertIn("not granted", cap["reason"])
+        sub = c.request("hook.subscribe", {"events": ["agent_end"]})["result"]
+        self.assertEqual(sub["denied"], ["agent_end"])
+        # registering twice on one connection is a conflict
+        again = c.request("app.register", {"manifest": manifest})
+        self.assertEqual(again["error"]["code"], "CONFLICT")
+
+    def test_resume_after_dropped_connection(self):
+        k = self.kernel({"ipc": {"allowExternalApps": True, "resumeWindowMs": 2000},
+                         "apps": {"resumer": {"trustLevel": "verified"}}})
+        manifest = {"id": "resumer", "name": "R", "version": "1.0.0", "type": "app", "main": "x",
+                    "protocol": {"version": "1.0"},
+                    "capabilities": {"channels": {"provides": ["rchan"]}, "hooks": {"subscribes": ["agent_end"]}}}
+        c = k.ipc()
+        token = c.request("app.register", {"manifest": manifest})["result"]["token"]
+        cap = c.request("capability.register", {"type": "channel", "config": {"id": "rchan"}})["result"]
+        self.assertTrue(cap["granted"], cap)
+        c.close()
+        time.sleep(0.2)
+        c2 = k.ipc()
+        bad = c2.request("app.register", {"manifest": manifest, "resumeToken": "wrong"})
+        self.assertEqual(bad["error"]["code"], "UNAUTHORIZED")
+        ok = c2.request("app.register", {"manifest": manifest, "resumeToken": token})
+        self.assertTrue(ok["success"], ok)
+        # the channel registration survived: registering it again returns the same id
+        again = c2.request("capability.register", {"type": "channel", "config": {"id": "rchan"}})["result"]
+        self.assertEqual(again["capabilityId"], cap["capabilityId"])
+        c2.close()
+        time.sleep(2.5)  # past the window: released, the token no longer works
+        c3 = k.ipc()
+        late = c3.request("app.register", {"manifest": manifest, "resumeToken": token})
+        self.assertEqual(late["error"]["code"], "UNAUTHORIZED")
+
+    def test_spawned_app_claiming_another_id_is_forbidden(self):
+        k = self.kernel({"apps": {"supervisor": fast_supervisor(maxRestarts=1, restartDelay=50),
+                                  "liar": {"env": {"TEST_BEHAVIOR": "wrong-id", "TEST_OTHER_ID": "honest"}},
+                                  "honest": {"enabled": False}}},
+                        apps=[(BEHAVE, "liar"), (BEHAVE, "honest")])
+        line = wait_for(lambda: next((l for l in k.app_log("liar") if l.startswith("REGISTER ")), None), 10,
+                        what="the liar's register answer")
+        answer = json.loads(line[len("REGISTER "):])
+        self.assertFalse(answer["success"])
+        self.assertEqual(answer["error"]["code"], "FORBIDDEN")
+        self.assertIn("does not match", answer["error"]["message"])
+
+
+if __name__ == "__main__":
+    unittest.main()
