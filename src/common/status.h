@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <variant>
 
@@ -71,6 +72,12 @@ template <class T>
 class [[nodiscard]] Result {
  public:
   Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT
+  // Anything convertible to T (e.g. json::object for Result<json::value>), in one step.
+  template <class U, class = std::enable_if_t<std::is_convertible_v<U&&, T> &&
+                                              !std::is_same_v<std::decay_t<U>, T> &&
+                                              !std::is_same_v<std::decay_t<U>, Error> &&
+                                              !std::is_same_v<std::decay_t<U>, Status>>>
+  Result(U&& value) : v_(std::in_place_index<0>, T(std::forward<U>(value))) {}  // NOLINT
   Result(Error e) : v_(std::in_place_index<1>, std::move(e)) {}      // NOLINT
   Result(Status s) : v_(std::in_place_index<1>, s.error()) { assert(!s.ok()); }  // NOLINT
 

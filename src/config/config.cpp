@@ -102,7 +102,9 @@ namespace {
 
 bool IsSecretRef(const json::value& v) { return v.is_object() && v.get_object().contains("$secret"); }
 
-json::value RedactCopy(const json::value& v) {
+}  // namespace
+
+json::value RedactSecrets(const json::value& v) {
   if (IsSecretRef(v)) return json::string(kRedacted);
   if (const auto* o = v.if_object()) {
     json::object out;
@@ -110,17 +112,19 @@ json::value RedactCopy(const json::value& v) {
       if (IsSecretKey(key) && !child.is_null())
         out[key] = kRedacted;
       else
-        out[key] = RedactCopy(child);
+        out[key] = RedactSecrets(child);
     }
     return out;
   }
   if (const auto* a = v.if_array()) {
     json::array out;
-    for (const auto& child : *a) out.push_back(RedactCopy(child));
+    for (const auto& child : *a) out.push_back(RedactSecrets(child));
     return out;
   }
   return v;
 }
+
+namespace {
 
 // ---------------------------------------------------------------------------------------------
 // Typed reads of a validated root (types are guaranteed by the schema; defaults are applied, the
@@ -176,23 +180,14 @@ void ReadSecret(const json::object* o, std::string_view key, std::string& plain,
 
 }  // namespace
 
-// ---------------------------------------------------------------------------------------------
-// Config
+namespace internal {
 
-Result<Config> Config::FromText(std::string_view text, const EnvLookup& env) {
-  return internal::ParseConfigText(text, env, {});
-}
-
-Result<Config> Config::Load(const fs::path& file, const EnvLookup& env) {
+Result<std::optional<std::string>> ReadConfigFile(const fs::path& file) {
   constexpr off_t kMaxConfigBytes = 16 << 20;
-  auto fail = [&](std::string why) {
-    json::object error{{"path", ""}, {"message", file.string() + ": " + why}};
-    json::object data{{"path", ""}, {"errors", json::array{std::move(error)}}};
-    return MakeError(ErrorCode::kInvalidParams, "1 config error(s)", std::move(data));
-  };
+  auto fail = [&](const std::string& why) { return ConfigErrors({{"", file.string() + ": " + why}}); };
   int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    if (errno == ENOENT) return internal::ParseConfigText("{}", env, {});  // no file: defaults
+    if (errno == ENOENT) return std::optional<std::string>();
     return fail(std::string("cannot open: ") + std::strerror(errno));
   }
   struct stat st{};
@@ -202,16 +197,33 @@ Result<Config> Config::Load(const fs::path& file, const EnvLookup& env) {
   }
   std::string text(static_cast<size_t>(st.st_size), '\0');
   size_t got = 0;
+  int read_errno = 0;
   while (got < text.size()) {
     ssize_t n = ::read(fd, text.data() + got, text.size() - got);
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0) read_errno = errno;
     if (n <= 0) break;
     got += static_cast<size_t>(n);
   }
-  int read_errno = errno;
   ::close(fd);
-  if (got != text.size()) return fail(std::string("cannot read: ") + std::strerror(read_errno));
-  return internal::ParseConfigText(text, env, {}, file.string());
+  if (read_errno != 0) return fail(std::string("cannot read: ") + std::strerror(read_errno));
+  text.resize(got);  // the file shrank while we read: take what is there
+  return std::optional<std::string>(std::move(text));
+}
+
+}  // namespace internal
+
+// ---------------------------------------------------------------------------------------------
+// Config
+
+Result<Config> Config::FromText(std::string_view text, const EnvLookup& env) {
+  return internal::ParseConfigText(text, env, {});
+}
+
+Result<Config> Config::Load(const fs::path& file, const EnvLookup& env) {
+  OC_ASSIGN(auto text, internal::ReadConfigFile(file));
+  if (!text) return internal::ParseConfigText("{}", env, {});  // no file: all defaults
+  return internal::ParseConfigText(*text, env, {}, file.string());
 }
 
 Config Config::Defaults() {
@@ -229,7 +241,7 @@ json::value Config::Redacted(std::string_view dotted) const {
     for (const auto& segment : SplitPath(dotted))
       if (IsSecretKey(segment)) return json::string(kRedacted);
   }
-  return RedactCopy(*v);
+  return RedactSecrets(*v);
 }
 
 GatewaySettings Config::gateway() const {

@@ -60,6 +60,9 @@ const json::value& ConfigSchema();
 bool IsSecretKey(std::string_view key);
 // The text that replaces secrets in Redacted() output.
 inline constexpr std::string_view kRedacted = "[redacted]";
+// A copy of `v` with secrets replaced by "[redacted]" (the rules of Config::Redacted), for subtrees
+// taken by other means, e.g. AppSettings::raw of an app whose id contains '.'.
+json::value RedactSecrets(const json::value& v);
 
 struct RateLimitSettings {
   bool enabled = true;

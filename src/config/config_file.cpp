@@ -8,8 +8,6 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "config/config_internal.h"
 
@@ -64,20 +62,6 @@ namespace {
 Error IoError(const fs::path& file, std::string_view what) {
   return MakeError(ErrorCode::kInternalError,
                    file.string() + ": " + std::string(what) + ": " + std::strerror(errno));
-}
-
-// The file's text, or nullopt when it does not exist.
-Result<std::optional<std::string>> ReadIfExists(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    std::error_code ec;
-    if (!fs::exists(file, ec) && !ec) return std::optional<std::string>();
-    return IoError(file, "cannot read");
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return IoError(file, "cannot read");
-  return std::optional<std::string>(text.str());
 }
 
 Status WriteAll(int fd, std::string_view data, const fs::path& file) {
@@ -159,7 +143,7 @@ Status SetValue(const fs::path& file, std::string_view dotted, json::value v) {
   if (segments.empty() || std::any_of(segments.begin(), segments.end(), [](auto& s) { return s.empty(); }))
     return MakeError(ErrorCode::kInvalidParams, "invalid config key \"" + std::string(dotted) + "\"");
   fs::path target = WriteTarget(file);
-  OC_ASSIGN(auto existing, ReadIfExists(target));
+  OC_ASSIGN(auto existing, internal::ReadConfigFile(target));
   json::value root = json::object();
   if (existing) {
     OC_ASSIGN(root, internal::ParseDocument(*existing, target.string()));

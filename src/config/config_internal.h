@@ -1,6 +1,8 @@
 // Internals shared by config.cpp, config_file.cpp and the tests. Not part of the public API.
 #pragma once
 
+#include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +19,13 @@ struct ParseOptions {
   // file may run with another environment than the kernel.
   bool tolerate_missing_env = false;
 };
+
+// The config error: INVALID_PARAMS "<N> config error(s)", data {path: first path, errors: [...]}.
+Error ConfigErrors(const std::vector<SchemaViolation>& violations);
+
+// Reads the config file: nullopt when it does not exist; an unreadable file, a directory or a file
+// over 16 MiB is a config error (the format of Config::Load's errors).
+Result<std::optional<std::string>> ReadConfigFile(const std::filesystem::path& file);
 
 // Parses config text leniently (comments, trailing commas); whitespace only = {}. Errors come in the
 // config error format with line and column; a non-object root is an error.

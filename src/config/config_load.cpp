@@ -18,14 +18,6 @@ namespace {
 
 constexpr size_t kMaxSuggestionDistance = 2;
 
-Error ConfigErrors(const std::vector<SchemaViolation>& violations) {
-  json::array list;
-  for (const auto& v : violations) list.push_back(json::object{{"path", v.path}, {"message", v.message}});
-  json::object data{{"path", violations.empty() ? "" : violations.front().path}, {"errors", std::move(list)}};
-  return MakeError(ErrorCode::kInvalidParams, std::to_string(violations.size()) + " config error(s)",
-                   std::move(data));
-}
-
 bool IsVarStart(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; }
 bool IsVarChar(char c) { return IsVarStart(c) || (c >= '0' && c <= '9'); }
 
@@ -152,6 +144,14 @@ SchemaViolation Explain(SchemaViolation v) {
 }
 
 }  // namespace
+
+Error ConfigErrors(const std::vector<SchemaViolation>& violations) {
+  json::array list;
+  for (const auto& v : violations) list.push_back(json::object{{"path", v.path}, {"message", v.message}});
+  json::object data{{"path", violations.empty() ? "" : violations.front().path}, {"errors", std::move(list)}};
+  return MakeError(ErrorCode::kInvalidParams, std::to_string(violations.size()) + " config error(s)",
+                   std::move(data));
+}
 
 void SubstituteEnv(json::value& v, const EnvLookup& env, bool tolerate_missing, const std::string& path,
                    std::vector<SchemaViolation>& errors) {

@@ -32,11 +32,17 @@ json::value Ms(std::string_view desc, int64_t min, std::optional<int64_t> def) {
   return Int(desc, min, kMaxMs, def);
 }
 
+// Whole numbers are stored as integers so that messages and `config get` print "2", not "2E0".
+json::value NumberValue(double d) {
+  if (d == static_cast<double>(static_cast<int64_t>(d))) return static_cast<int64_t>(d);
+  return d;
+}
+
 json::value Number(std::string_view desc, double min, double max, std::optional<double> def = {}) {
   auto o = Described("number", desc);
-  o["minimum"] = min;
-  o["maximum"] = max;
-  if (def) o["default"] = *def;
+  o["minimum"] = NumberValue(min);
+  o["maximum"] = NumberValue(max);
+  if (def) o["default"] = NumberValue(*def);
   return o;
 }
 
@@ -207,8 +213,7 @@ json::value AgentSchema() {
 
 json::value AgentsSchema() {
   return Map("Agents by id; agents.default is the default agent.", "<id>", AgentSchema(),
-             {{"maxConcurrent", Int("Runs executing at once across sessions.", 1, 1000, 4)},
-              {"default", AgentSchema()}});
+             {{"maxConcurrent", Int("Runs executing at once across sessions.", 1, 1000, 4)}});
 }
 
 json::value ModelsSchema() {

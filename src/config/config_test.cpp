@@ -18,6 +18,8 @@ namespace fs = std::filesystem;
 
 EnvLookup NoEnv() { return MapEnv({}); }
 
+json::value RedactedValue() { return json::string(kRedacted); }
+
 Config MustLoad(std::string_view text, const EnvLookup& env = NoEnv()) {
   auto c = Config::FromText(text, env);
   EXPECT_TRUE(c.ok()) << (c.ok() ? "" : json::serialize(c.error().ToJson()));
@@ -101,7 +103,7 @@ TEST(ConfigDefaults, EveryDocumentedDefault) {
   expect("apps.supervisor.heartbeatInterval", 30000);
   expect("apps.supervisor.heartbeatTimeout", 90000);
   expect("apps.supervisor.restartDelay", 1000);
-  expect("apps.supervisor.backoffMultiplier", 2.0);
+  expect("apps.supervisor.backoffMultiplier", 2);
   expect("apps.supervisor.maxRestartDelay", 60000);
   expect("apps.supervisor.maxRestarts", 5);
   expect("apps.supervisor.restartWindow", 300000);
@@ -118,7 +120,6 @@ TEST(ConfigDefaults, EveryDocumentedDefault) {
   expect("logging.maxFileBytes", 10485760);
   expect("logging.maxFiles", 5);
   expect("agents.maxConcurrent", 4);
-  expect("agents.default.maxTurns", 100);
   expect("memory.embedding.provider", "local");
   expect("memory.search.vectorWeight", 0.7);
   expect("memory.search.textWeight", 0.3);
@@ -127,6 +128,7 @@ TEST(ConfigDefaults, EveryDocumentedDefault) {
   EXPECT_EQ(c.Find("gateway.auth"), nullptr);
   EXPECT_EQ(c.Find("channels"), nullptr);
   EXPECT_EQ(c.Find("models"), nullptr);
+  EXPECT_EQ(c.Find("agents.default"), nullptr);
 }
 
 TEST(ConfigDefaults, SettingsStructsMatchSpecDefaults) {
@@ -216,6 +218,18 @@ TEST(ConfigParse, UnreadableFileIsAnError) {
   auto bad = Config::Load(dir.path() / "bad.json", NoEnv());
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(ErrorsOf(bad.error())[0].second.find("bad.json: line 1"), std::string::npos);
+}
+
+TEST(ConfigParse, PermissionDeniedIsAnError) {
+  if (::geteuid() == 0) GTEST_SKIP() << "root reads any file";
+  TempDir dir;
+  fs::path file = dir.path() / "config.json";
+  WriteFile(file, "{}");
+  fs::permissions(file, fs::perms::none);
+  auto c = Config::Load(file, NoEnv());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(ErrorsOf(c.error()).at(0).second.find("cannot open"), std::string::npos);
+  EXPECT_FALSE(SetValue(file, "logging.level", "warn").ok());
 }
 
 TEST(ConfigParse, LoadReadsTheFile) {
@@ -429,10 +443,10 @@ TEST(ConfigSecrets, RedactedHidesSecretsAtAnyDepth) {
   std::string text = json::serialize(all);
   for (auto leaked : {"t0k", "\"gw\"", "\"pw\"", "123:abc", "\"x\"", "sk-1", "\"g\"", "$secret"})
     EXPECT_EQ(text.find(leaked), std::string::npos) << leaked << " leaked in " << text;
-  EXPECT_EQ(all.at("gateway").at("auth").at("token"), kRedacted);
-  EXPECT_EQ(all.at("gateway").at("auth").at("password"), kRedacted);
-  EXPECT_EQ(all.at("channels").at("irc").at("sasl").at("password"), kRedacted);
-  EXPECT_EQ(all.at("channels").at("telegram").at("accounts").at(0).at("botToken"), kRedacted);
+  EXPECT_EQ(all.at("gateway").at("auth").at("token"), RedactedValue());
+  EXPECT_EQ(all.at("gateway").at("auth").at("password"), RedactedValue());
+  EXPECT_EQ(all.at("channels").at("irc").at("sasl").at("password"), RedactedValue());
+  EXPECT_EQ(all.at("channels").at("telegram").at("accounts").at(0).at("botToken"), RedactedValue());
   // Non-secrets stay.
   EXPECT_EQ(all.at("channels").at("irc").at("nick"), "pi");
   EXPECT_EQ(all.at("models").at("providers").at("openai").at("baseUrl"), "https://api");
@@ -441,7 +455,7 @@ TEST(ConfigSecrets, RedactedHidesSecretsAtAnyDepth) {
   // A sub-path, a path that is itself a secret, and a missing path.
   EXPECT_EQ(c.Redacted("apps.@openclawos/diagnostics.env"),
             (json::object{{"GITHUB_TOKEN", kRedacted}, {"MODE", "fast"}, {"OTHER", kRedacted}}));
-  EXPECT_EQ(c.Redacted("gateway.auth.token"), kRedacted);
+  EXPECT_EQ(c.Redacted("gateway.auth.token"), RedactedValue());
   EXPECT_EQ(c.Redacted("channels.irc.sasl"), (json::object{{"user", "pi"}, {"password", kRedacted}}));
   EXPECT_TRUE(c.Redacted("no.such.key").is_null());
   // root() itself is untouched.
@@ -479,8 +493,11 @@ TEST(ConfigApps, ScopedAppSettings) {
 }
 
 TEST(ConfigApps, AppIdsWithDotsAreLookedUpWhole) {
-  Config c = MustLoad(R"({"apps": {"com.example.bot": {"enabled": false}}})");
-  EXPECT_EQ(c.app("com.example.bot").enabled, false);
+  Config c = MustLoad(R"({"apps": {"com.example.bot": {"enabled": false, "apiKey": "k"}}})");
+  AppSettings a = c.app("com.example.bot");
+  EXPECT_EQ(a.enabled, false);
+  // FindPath cannot address such an id; RedactSecrets works on the subtree directly.
+  EXPECT_EQ(RedactSecrets(a.raw), (json::object{{"enabled", false}, {"apiKey", kRedacted}}));
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -551,6 +568,9 @@ TEST(ConfigFile, SetValueRefusesInvalidResultAndLeavesFileUnchanged) {
   EXPECT_FALSE(SetValue(file, "gateway..port", 1).ok());
   EXPECT_EQ(ReadFile(file), original);
 
+  EXPECT_FALSE(SetValue(dir.path(), "logging.level", "warn").ok());  // a directory, not a file
+  EXPECT_TRUE(fs::is_directory(dir.path()));
+
   WriteFile(file, "{ not json");
   auto unparseable = SetValue(file, "gateway.port", 1);
   ASSERT_FALSE(unparseable.ok());
@@ -593,18 +613,24 @@ TEST(ConfigFile, PrettyJsonRoundTrips) {
 // ------------------------------------------------------------------------------------------------
 // docs/CONFIG.md lists every key of the schema.
 
-void CollectKeys(const json::value& schema, const std::string& path, std::vector<std::string>& out) {
+// Dotted keys of the schema; maps appear as "<id>" etc. Keys of a fixed map entry that every entry
+// has (channels.irc.enabled = channels.<channel>.enabled) are documented once, under the map.
+void CollectKeys(const json::value& schema, const std::string& path, std::vector<std::string>& out,
+                 const json::object* inherited = nullptr) {
   const auto* s = schema.if_object();
   if (!s) return;
   if (!path.empty()) out.push_back(path);
+  const auto* additional = s->if_contains("additionalProperties");
+  const json::object* item = additional ? additional->if_object() : nullptr;
+  const json::object* item_props = item ? GetObject(*item, "properties") : nullptr;
   if (const auto* props = GetObject(*s, "properties")) {
     for (const auto& [key, sub] : *props) {
       if (key == "$secret") continue;  // part of the secret-reference shape, not a config key
-      CollectKeys(sub, JoinPath(path, key), out);
+      if (inherited && inherited->contains(key)) continue;
+      CollectKeys(sub, JoinPath(path, key), out, item_props);
     }
   }
-  const auto* additional = s->if_contains("additionalProperties");
-  if (additional && additional->is_object()) {
+  if (item) {
     auto name = GetString(*s, "x-keyName");
     EXPECT_TRUE(name.has_value()) << path << ": maps need x-keyName";
     CollectKeys(*additional, JoinPath(path, name.value_or("<key>")), out);

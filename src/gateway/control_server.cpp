@@ -216,10 +216,14 @@ Status ControlServer::Impl::Listen() {
     const ErrorCode code = ec == asio::error::address_in_use ? ErrorCode::kConflict : ErrorCode::kInternalError;
     return MakeError(code, "gateway cannot " + std::string(step) + " " + where + ": " + ec.message());
   };
-  if (acceptor_.open(endpoint.protocol(), ec)) return fail("open a socket for");
-  if (acceptor_.set_option(asio::socket_base::reuse_address(true), ec)) return fail("configure");
-  if (acceptor_.bind(endpoint, ec)) return fail("bind");
-  if (acceptor_.listen(asio::socket_base::max_listen_connections, ec)) return fail("listen on");
+  acceptor_.open(endpoint.protocol(), ec);
+  if (ec) return fail("open a socket for");
+  acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (ec) return fail("configure");
+  acceptor_.bind(endpoint, ec);
+  if (ec) return fail("bind");
+  acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return fail("listen on");
   port_ = acceptor_.local_endpoint(ec).port();
   listening_ = true;
   asio::co_spawn(io_, AcceptLoop(shared_from_this()), LogException);
@@ -437,7 +441,7 @@ asio::awaitable<void> ControlServer::Impl::ReadLoop(std::shared_ptr<Impl> self, 
   if (!c->close_after_flush) CloseConnection(c);
 }
 
-asio::awaitable<void> ControlServer::Impl::WriteLoop(std::shared_ptr<Impl> self, std::shared_ptr<Connection> c) {
+asio::awaitable<void> ControlServer::Impl::WriteLoop(std::shared_ptr<Impl> /*keeps us alive*/, std::shared_ptr<Connection> c) {
   error_code ec;
   while (c->open) {
     if (c->send_queue.empty()) {
@@ -560,7 +564,7 @@ void ControlServer::Impl::DispatchRequest(const std::shared_ptr<Impl>& self, con
                  LogException);
 }
 
-asio::awaitable<void> ControlServer::Impl::RunHandler(std::shared_ptr<Impl> self, std::shared_ptr<Connection> c,
+asio::awaitable<void> ControlServer::Impl::RunHandler(std::shared_ptr<Impl> /*keeps us alive*/, std::shared_ptr<Connection> c,
                                                       ControlHandler handler, json::value id, json::value params) {
   Result<json::value> result = MakeError(ErrorCode::kInternalError, "handler did not run");
   try {

@@ -288,7 +288,7 @@ TEST_F(ControlServerTest, NoAuthConfiguredAcceptsAnyCredentials) {
 
 TEST_F(ControlServerTest, FirstFrameNotConnectIsRejectedAndClosed) {
   StartServer();
-  for (const std::string first : {R"({"type":"req","id":"x","method":"echo","params":{}})", std::string("{oops")}) {
+  for (const char* first : {R"({"type":"req","id":"x","method":"echo","params":{}})", "{oops"}) {
     RawWs ws;
     ASSERT_TRUE(ws.Connect(port_));
     ws.Send(first);

@@ -231,7 +231,12 @@ bool HookBus::ApplyAnswer(const std::string& hook, const std::string& owner, con
                    interpreted.reason);
       return false;
     case InterceptAnswer::Action::kModify:
-      outcome.data = std::move(interpreted.data);
+      // Shallow merge: the interceptor's fields replace the current ones, the others stay.
+      if (outcome.data.is_object()) {
+        for (auto& [key, value] : interpreted.data.as_object()) outcome.data.as_object()[key] = std::move(value);
+      } else {
+        outcome.data = std::move(interpreted.data);
+      }
       return false;
     case InterceptAnswer::Action::kBlock:
       spdlog::info("hook {}: blocked by {}: {}", hook, owner, interpreted.reason);

@@ -38,8 +38,7 @@ Status ValidateModifiedData(const json::value& modified, const json::value& orig
   const json::object& now = modified.get_object();
   for (const auto& [key, before] : original.get_object()) {
     auto it = now.find(key);
-    if (it == now.end())
-      return MakeError(ErrorCode::kInvalidParams, "modified data lacks field: " + std::string(key));
+    if (it == now.end()) continue;  // absent fields are kept as they are (shallow merge)
     if (KindName(it->value()) != KindName(before))
       return MakeError(ErrorCode::kInvalidParams,
                        "field " + std::string(key) + " changed from " + std::string(KindName(before)) +

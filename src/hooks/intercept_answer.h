@@ -12,7 +12,7 @@ namespace oc::hooks {
 struct InterceptAnswer {
   enum class Action { kContinue, kModify, kBlock, kInvalid };
   Action action = Action::kContinue;
-  json::value data;    // kModify: the replacement data (already validated)
+  json::value data;    // kModify: the fields to merge into the current data (already validated)
   std::string reason;  // kBlock: the reason given (may be empty); kInvalid: what was wrong
 };
 
@@ -22,10 +22,10 @@ struct InterceptAnswer {
 // a modification that ValidateModifiedData refuses. `original` is the data the chain started with.
 InterceptAnswer InterpretInterceptAnswer(const json::value& result, const json::value& original);
 
-// Modified data replaces the current data, so it must be a whole, well-typed object: an object, and
-// every field of `original` (when that is an object) still present with the same JSON kind (all
-// numbers count as one kind). Fields the original lacks are free. Error: kInvalidParams naming the
-// field.
+// Modified data is merged shallowly into the current data (an interceptor sends only the fields it
+// changes: {"content": "..."}), so it must be an object whose fields that also exist in `original`
+// keep their JSON kind (all numbers count as one kind). New fields are free. Error: kInvalidParams
+// naming the field.
 Status ValidateModifiedData(const json::value& modified, const json::value& original);
 
 }  // namespace oc::hooks

@@ -62,6 +62,12 @@ Kernel::~Kernel() = default;
 
 Status Kernel::Start() {
   started_at_ms_ = NowMs();
+  // Credentials kept in the vault cannot be read before the vault exists; running without them
+  // would silently turn authentication off, so refuse instead.
+  if (auto gw = config_.gateway(); !gw.auth_token_secret.empty() || !gw.auth_password_secret.empty())
+    return MakeError(ErrorCode::kInvalidParams,
+                     "gateway.auth uses {\"$secret\": ...}, which needs the credential vault; "
+                     "set the value directly or through ${ENV} for now");
   LoadPackages();
 
   control_ = std::make_unique<gateway::ControlServer>(io_, ToControlSettings(config_.gateway()));
@@ -140,14 +146,13 @@ Status Kernel::Reload() {
     if (pkg.manifest.type != registry::PackageType::kApp || !supervisor_) continue;
     auto st = supervisor_->Get(pkg.manifest.id);
     if (!st) continue;
-    bool running = st->state != supervisor::AppState::kStopped && st->state != supervisor::AppState::kError;
     bool enabled = AppEnabled(pkg);
     if (enabled && st->state == supervisor::AppState::kStopped) {
       if (auto spec = BuildSpec(pkg); spec.ok()) {
         supervisor_->Add(std::move(spec).value());
         (void)supervisor_->Start(pkg.manifest.id);
       }
-    } else if (!enabled && running) {
+    } else if (!enabled && st->state != supervisor::AppState::kStopped) {  // also cancels a pending restart
       asio::co_spawn(io_, supervisor_->Stop(pkg.manifest.id, "disabled in config"), asio::detached);
     }
   }
@@ -194,20 +199,16 @@ void SetUpLogging(const config::Paths& paths, const config::Config& cfg, bool ve
   sinks.push_back(console);
   std::error_code ec;
   fs::create_directories(paths.logs / "apps", ec);
-  int64_t max_bytes = 1 << 20, max_files = 3;
-  if (auto* v = cfg.Find("logging.maxFileBytes"); v && v->is_int64()) max_bytes = v->as_int64();
-  if (auto* v = cfg.Find("logging.maxFiles"); v && v->is_int64()) max_files = v->as_int64();
+  auto logging = cfg.logging();
   try {
     sinks.push_back(std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
-        (paths.logs / "kernel.log").string(), static_cast<size_t>(max_bytes), static_cast<size_t>(max_files)));
+        (paths.logs / "kernel.log").string(), logging.max_file_bytes, static_cast<size_t>(logging.max_files)));
   } catch (const std::exception& e) {
     std::cerr << "openclaw: cannot open kernel log: " << e.what() << "\n";
   }
   sinks.push_back(KernelLogBuffer());
   auto logger = std::make_shared<spdlog::logger>("kernel", sinks.begin(), sinks.end());
-  std::string level = "info";
-  if (auto* v = cfg.Find("logging.level"); v && v->is_string()) level = std::string(v->as_string());
-  logger->set_level(verbose ? spdlog::level::debug : spdlog::level::from_str(level));
+  logger->set_level(verbose ? spdlog::level::debug : spdlog::level::from_str(logging.level));
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   logger->flush_on(spdlog::level::info);
   spdlog::set_default_logger(logger);

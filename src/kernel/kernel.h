@@ -98,7 +98,14 @@ class Kernel : public ipc::Dispatcher, public supervisor::Observer {
   Result<json::value> ConfigGet(AppSession& s, const json::object& params);
   Result<json::value> ConfigWatchStart(AppSession& s, const std::shared_ptr<ipc::Connection>& conn,
                                        const protocol::Frame& request);
-  Result<std::string> ResolveAppConfigPath(const AppSession& s, std::string_view path) const;
+  // A config path an app may read: inside apps.<id> (`relative` to it) or a granted channel section.
+  struct AppConfigPath {
+    std::string display;   // absolute dotted path, for answers
+    bool in_app = true;    // true: `path` is relative to apps.<id>; false: absolute
+    std::string path;
+  };
+  Result<AppConfigPath> ResolveAppConfigPath(const AppSession& s, std::string_view path) const;
+  json::value ReadAppConfig(const AppSession& s, const AppConfigPath& p) const;
   void ReleaseSession(const std::string& app_id);
   void ExposeAppMethod(const std::string& app_id, const std::string& method);
   void ForgetCapability(AppSession& s, const std::string& capability_id);

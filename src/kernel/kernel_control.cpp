@@ -176,7 +176,10 @@ void Kernel::RegisterControlMethods() {
     size_t lines = 200;
     if (const auto* o = params.if_object())
       if (auto n = GetInt(*o, "lines"); n && *n > 0) lines = static_cast<size_t>(*n);
-    co_return json::object{{"lines", StringArray(KernelLogBuffer()->last_formatted(lines))}};
+    auto formatted = KernelLogBuffer()->last_formatted(lines);
+    for (auto& line : formatted)
+      while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    co_return json::object{{"lines", StringArray(formatted)}};
   });
 
   // Fires a hook through the real bus (diagnostics for hook apps): intercept hooks run their chain

@@ -251,25 +251,33 @@ json::value Kernel::SubscribeHooks(AppSession& s, const json::array& events) {
 }
 
 // config.get / config.watch see only apps.<id> and, for a channel app, channels.<channel> of the
-// channels it was granted. A relative path is taken inside apps.<id>.
-Result<std::string> Kernel::ResolveAppConfigPath(const AppSession& s, std::string_view path) const {
-  std::string own = "apps." + s.app_id;
-  if (path.empty()) return own;
+// channels it was granted. A relative path is taken inside apps.<id>. App ids may contain '.', so
+// the app's section is taken whole (config.app(id)) rather than by a dotted path.
+Result<Kernel::AppConfigPath> Kernel::ResolveAppConfigPath(const AppSession& s, std::string_view path) const {
+  const std::string own = "apps." + s.app_id;
+  if (path.empty() || path == own) return AppConfigPath{own, true, ""};
+  if (path.rfind(own + ".", 0) == 0) return AppConfigPath{std::string(path), true, std::string(path.substr(own.size() + 1))};
   auto segments = SplitPath(path);
-  if (segments.size() >= 2 && segments[0] == "apps" && segments[1] == s.app_id) return std::string(path);
-  if (segments.size() >= 2 && segments[0] == "channels") {
-    if (s.grants.channels.count(segments[1])) return std::string(path);
+  if (segments[0] == "channels" && segments.size() >= 2) {
+    if (s.grants.channels.count(segments[1])) return AppConfigPath{std::string(path), false, std::string(path)};
     return MakeError(ErrorCode::kForbidden, "channel \"" + segments[1] + "\" is not granted to " + s.app_id);
   }
-  if (segments[0] == "apps" || segments[0] == "channels" || (config::ConfigSchema().as_object().contains("properties") &&
-                                                             config::ConfigSchema().at("properties").as_object().contains(segments[0])))
+  const auto& sections = config::ConfigSchema().at("properties").as_object();
+  if (sections.contains(segments[0]))
     return MakeError(ErrorCode::kForbidden, "config path " + std::string(path) + " is outside " + own);
-  return own + "." + std::string(path);
+  return AppConfigPath{own + "." + std::string(path), true, std::string(path)};
+}
+
+json::value Kernel::ReadAppConfig(const AppSession& s, const AppConfigPath& p) const {
+  if (!p.in_app) return config_.Redacted(p.path);
+  json::value section = config::RedactSecrets(config_.app(s.app_id).raw);
+  const json::value* v = FindPath(section, p.path);
+  return v ? *v : json::value(nullptr);
 }
 
 Result<json::value> Kernel::ConfigGet(AppSession& s, const json::object& params) {
-  OC_ASSIGN(std::string path, ResolveAppConfigPath(s, GetString(params, "path").value_or("")));
-  return json::object{{"path", path}, {"value", config_.Redacted(path)}};
+  OC_ASSIGN(AppConfigPath path, ResolveAppConfigPath(s, GetString(params, "path").value_or("")));
+  return json::object{{"path", path.display}, {"value", ReadAppConfig(s, path)}};
 }
 
 Result<json::value> Kernel::ConfigWatchStart(AppSession& s, const std::shared_ptr<ipc::Connection>& conn,
@@ -282,13 +290,13 @@ Result<json::value> Kernel::ConfigWatchStart(AppSession& s, const std::shared_pt
   if (const auto* paths = GetArray(request.params.as_object(), "paths"))
     for (const auto& p : *paths) asked.emplace_back(p.as_string());
   if (asked.empty()) asked.emplace_back("");
-  for (const auto& p : asked) {
-    OC_ASSIGN(std::string abs, ResolveAppConfigPath(s, p));
-    w.last.push_back(config_.Redacted(abs));
-    w.paths.push_back(std::move(abs));
-  }
   json::array watching;
-  for (const auto& p : w.paths) watching.emplace_back(p);
+  for (const auto& p : asked) {
+    OC_ASSIGN(AppConfigPath resolved, ResolveAppConfigPath(s, p));
+    w.last.push_back(ReadAppConfig(s, resolved));
+    watching.emplace_back(resolved.display);
+    w.paths.push_back(std::move(resolved.display));
+  }
   std::string rid = w.request_id;
   uint64_t conn_id = conn->id();
   watches_.push_back(std::move(w));
@@ -308,8 +316,12 @@ void Kernel::NotifyConfigWatchers() {
   for (auto& w : watches_) {
     auto conn = w.connection.lock();
     if (!conn || !conn->open()) continue;
+    auto session = sessions_.find(w.app_id);
+    if (session == sessions_.end()) continue;
     for (size_t i = 0; i < w.paths.size(); ++i) {
-      json::value now = config_.Redacted(w.paths[i]);
+      auto resolved = ResolveAppConfigPath(session->second, w.paths[i]);
+      if (!resolved.ok()) continue;
+      json::value now = ReadAppConfig(session->second, *resolved);
       if (now == w.last[i]) continue;
       conn->SendStream(json::value(w.request_id),
                        json::object{{"path", w.paths[i]}, {"oldValue", w.last[i]}, {"newValue", now}}, false);
@@ -356,10 +368,11 @@ void Kernel::ExposeAppMethod(const std::string& app_id, const std::string& metho
     auto it = sessions_.find(app_id);
     auto conn = it == sessions_.end() ? nullptr : it->second.connection.lock();
     if (!conn || !conn->open()) co_return MakeError(ErrorCode::kConnectionClosed, app_id + " is not connected");
-    auto r = co_await conn->Request("gateway.invoke",
-                                    json::object{{"method", method},
-                                                 {"params", std::move(params)},
-                                                 {"client", json::object{{"id", client.id}, {"name", client.name}}}});
+    json::object invoke{{"method", method},
+                        {"params", std::move(params)},
+                        {"client", json::object{{"id", client.id}, {"name", client.name}}}};
+    // (built outside co_await: g++ 12 rejects braced lists inside co_await expressions)
+    auto r = co_await conn->Request("gateway.invoke", std::move(invoke));
     if (!r.ok()) co_return r.error();
     if (auto* o = r->if_object(); o && o->contains("result")) co_return o->at("result");
     co_return std::move(r).value();

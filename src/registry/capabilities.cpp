@@ -1,8 +1,8 @@
 #include "registry/capabilities.h"
 
-#include <algorithm>
-
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
 
 #include "protocol/hooks.h"
 
@@ -30,8 +30,8 @@ json::value Grants::ToJson() const {
       {"tools", ToArray(tools)},
       {"hooks", json::object{{"subscribes", ToArray(hooks_subscribe)},
                              {"intercepts", ToArray(hooks_intercept)}}},
-      {"gateway", json::object{{"methods", ToArray(gateway_methods)},
-                               {"httpRoutes", ToArray(http_routes)}}},
+      {"gateway",
+       json::object{{"methods", ToArray(gateway_methods)}, {"httpRoutes", ToArray(http_routes)}}},
       {"providers", ToArray(providers)},
   };
 }
@@ -48,7 +48,8 @@ TrustLevel EffectiveTrust(const Package& pkg, std::optional<std::string_view> us
     }
   }
   // Something the kernel did not spawn is never trusted as shipped code, whatever id it claims.
-  if (pkg.shipped && !external) return user ? LessTrusted(TrustLevel::kCore, *user) : TrustLevel::kCore;
+  if (pkg.shipped && !external)
+    return user ? LessTrusted(TrustLevel::kCore, *user) : TrustLevel::kCore;
   TrustLevel level = user.value_or(external ? TrustLevel::kUntrusted : TrustLevel::kCommunity);
   return LessTrusted(level, pkg.manifest.claimed_trust);
 }
@@ -106,15 +107,16 @@ void ApplyEntry(std::vector<Section>& sections, std::string_view entry, bool gra
 
 }  // namespace
 
-Grants ComputeGrants(const Manifest& m, TrustLevel effective, const std::vector<std::string>& grants,
+Grants ComputeGrants(const Manifest& m, TrustLevel effective,
+                     const std::vector<std::string>& grants,
                      const std::vector<std::string>& denies) {
   Grants g;
   g.trust = effective;
   g.sandboxed = effective >= TrustLevel::kCommunity || m.sandboxed;
   std::vector<Section> sections = Sections(m, g);
   for (Section& s : sections) {
-    bool allowed = s.privileged ? effective <= TrustLevel::kVerified
-                                : effective <= TrustLevel::kCommunity;
+    bool allowed =
+        s.privileged ? effective <= TrustLevel::kVerified : effective <= TrustLevel::kCommunity;
     if (allowed) s.granted->insert(s.declared->begin(), s.declared->end());
   }
   for (const std::string& entry : grants) ApplyEntry(sections, entry, true, m.id);

@@ -45,18 +45,19 @@ TrustLevel EffectiveTrust(const Package& pkg, std::optional<std::string_view> us
 //    be aliases; name "*" means every declared entry of that section. A grant never adds what the
 //    manifest did not declare; a deny always wins. Malformed entries are ignored (logged).
 //  - sandboxed: on for community/untrusted, otherwise the manifest's security.sandboxed.
-Grants ComputeGrants(const Manifest& m, TrustLevel effective, const std::vector<std::string>& grants,
+Grants ComputeGrants(const Manifest& m, TrustLevel effective,
+                     const std::vector<std::string>& grants,
                      const std::vector<std::string>& denies);
 
 // Runtime ownership of channels, tools, gateway methods, HTTP routes and providers: first come,
 // first served; one owner per (type, name). Not thread-safe: owned by the kernel's event loop.
 class CapabilityTable {
  public:
-  // type ∈ channel | tool | gateway_method | http_route | provider (anything else → kInvalidParams).
-  // Refused with kCapabilityDenied when `name` is not in `grants` ("channel \"irc\" is not granted
-  // to @x/y"), kConflict when another app owns it ("channel \"irc\" is already owned by @a/b").
-  // Registering what the same app already owns returns the same id. Returns the capability id
-  // "<type>:<name>".
+  // type ∈ channel | tool | gateway_method | http_route | provider (anything else →
+  // kInvalidParams). Refused with kCapabilityDenied when `name` is not in `grants` ("channel
+  // \"irc\" is not granted to @x/y"), kConflict when another app owns it ("channel \"irc\" is
+  // already owned by @a/b"). Registering what the same app already owns returns the same id.
+  // Returns the capability id "<type>:<name>".
   Result<std::string> Register(std::string_view app_id, const Grants& grants, std::string_view type,
                                std::string_view name);
   // kNotFound when nobody owns `capability_id`; kForbidden when another app does.

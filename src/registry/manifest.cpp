@@ -15,6 +15,7 @@
 namespace oc::registry {
 
 using internal::Checker;
+using internal::Quote;
 
 // ---- names ----
 
@@ -29,8 +30,8 @@ std::string_view TrustLevelName(TrustLevel level) {
 }
 
 std::optional<TrustLevel> ParseTrustLevel(std::string_view name) {
-  for (TrustLevel t : {TrustLevel::kCore, TrustLevel::kVerified, TrustLevel::kCommunity,
-                       TrustLevel::kUntrusted})
+  for (TrustLevel t :
+       {TrustLevel::kCore, TrustLevel::kVerified, TrustLevel::kCommunity, TrustLevel::kUntrusted})
     if (TrustLevelName(t) == name) return t;
   return std::nullopt;
 }
@@ -180,10 +181,20 @@ std::optional<int64_t> ParseByteSize(std::string_view text) {
 
   double multiplier = 0;
   static constexpr std::pair<std::string_view, double> kUnits[] = {
-      {"", 1},          {"b", 1},          {"k", 1024.0},     {"kb", 1024.0},
-      {"kib", 1024.0},  {"m", 1048576.0},  {"mb", 1048576.0}, {"mib", 1048576.0},
-      {"g", 1073741824.0}, {"gb", 1073741824.0}, {"gib", 1073741824.0},
-      {"t", 1099511627776.0}, {"tb", 1099511627776.0}, {"tib", 1099511627776.0},
+      {"", 1},
+      {"b", 1},
+      {"k", 1024.0},
+      {"kb", 1024.0},
+      {"kib", 1024.0},
+      {"m", 1048576.0},
+      {"mb", 1048576.0},
+      {"mib", 1048576.0},
+      {"g", 1073741824.0},
+      {"gb", 1073741824.0},
+      {"gib", 1073741824.0},
+      {"t", 1099511627776.0},
+      {"tb", 1099511627776.0},
+      {"tib", 1099511627776.0},
   };
   for (const auto& [name, m] : kUnits)
     if (unit == name) multiplier = m;
@@ -211,7 +222,7 @@ void CheckIdentity(Checker& c, const json::object& root, Manifest& m) {
     if (IsSemver(*version))
       m.version = std::move(*version);
     else
-      c.Error("version", "\"" + *version + "\" is not a semantic version (x.y.z[-pre][+build])");
+      c.Error("version", Quote(*version) + " is not a semantic version (x.y.z[-pre][+build])");
   }
   if (auto d = c.String(root, "", "description")) m.description = std::move(*d);
   for (std::string_view key : {"license", "icon"}) c.String(root, "", key);
@@ -219,8 +230,8 @@ void CheckIdentity(Checker& c, const json::object& root, Manifest& m) {
     // npm-style: a string, or an object such as {name, email} / {type, url}.
     const json::value* v = c.Field(root, "", key, false);
     if (v && !v->is_string() && !v->is_object())
-      c.Error(std::string(key), "expected string or object, got " +
-                                    std::string(internal::JsonTypeName(*v)));
+      c.Error(std::string(key),
+              "expected string or object, got " + std::string(internal::JsonTypeName(*v)));
   }
   c.Strings(root, "", "tags");
 }
@@ -232,7 +243,8 @@ void CheckTypeAndMain(Checker& c, const json::object& root, Manifest& m) {
       m.type = *t;
       type_known = true;
     } else {
-      c.Error("type", "unknown type \"" + *type + "\" (expected app, skill, agent or extension)");
+      c.Error("type",
+              "unknown type " + Quote(*type) + " (expected app, skill, agent or extension)");
     }
   }
   // Only demand `main` when the type is known to need one: a missing type is reported already.
@@ -263,7 +275,8 @@ void CheckProtocol(Checker& c, const json::object& root, Manifest& m) {
     auto major = ProtocolMajor(*version);
     auto kernel_major = ProtocolMajor(protocol::kProtocolVersion);
     if (!major) {
-      c.Error("protocol.version", "malformed protocol version \"" + *version + "\" (expected MAJOR.MINOR)");
+      c.Error("protocol.version",
+              "malformed protocol version " + Quote(*version) + " (expected MAJOR.MINOR)");
     } else if (major != kernel_major) {
       c.Error("protocol.version", "protocol " + *version + " is not supported: the kernel speaks " +
                                       std::string(protocol::kProtocolVersion) +
@@ -276,7 +289,7 @@ void CheckProtocol(Checker& c, const json::object& root, Manifest& m) {
     auto cmp = CompareKernelVersions(*min_kernel, protocol::kKernelVersion);
     if (!cmp) {
       c.Error("protocol.minKernelVersion",
-              "malformed kernel version \"" + *min_kernel + "\" (expected YYYY.M.P)");
+              "malformed kernel version " + Quote(*min_kernel) + " (expected YYYY.M.P)");
     } else if (*cmp > 0) {
       c.Error("protocol.minKernelVersion", "requires kernel " + *min_kernel +
                                                " or newer; this kernel is " +
@@ -320,11 +333,12 @@ void CheckTopLevelKeys(Checker& c, const json::object& root) {
   }
   // "$schema" lets editors validate the file; it is not part of the manifest.
   static const std::initializer_list<std::string_view> kKnown = {
-      "$schema",  "id",       "name",      "version",      "description",   "author",
-      "license",  "repository", "icon",    "tags",         "type",          "main",
-      "protocol", "capabilities", "configSchema", "configUiHints", "dependencies",
-      "channels", "tools",    "hooks",     "gateway",      "ui",            "providers",
-      "agent",    "resources", "security"};
+      "$schema",       "id",           "name",       "version",      "description",
+      "author",        "license",      "repository", "icon",         "tags",
+      "type",          "main",         "protocol",   "capabilities", "configSchema",
+      "configUiHints", "dependencies", "channels",   "tools",        "hooks",
+      "gateway",       "ui",           "providers",  "agent",        "resources",
+      "security"};
   c.WarnUnknownKeys(root, "", kKnown);
 }
 
@@ -414,11 +428,11 @@ void CheckPackageFiles(const std::filesystem::path& dir, ManifestReport& report)
   auto status = std::filesystem::status(entry, ec);
   std::string problem;
   if (!std::filesystem::exists(status)) {
-    problem = "\"" + m.main + "\" does not exist in the package directory";
+    problem = Quote(m.main) + " does not exist in the package directory";
   } else if (!std::filesystem::is_regular_file(status)) {
-    problem = "\"" + m.main + "\" is not a regular file";
+    problem = Quote(m.main) + " is not a regular file";
   } else if (m.type == PackageType::kApp && ::access(entry.c_str(), X_OK) != 0) {
-    problem = "\"" + m.main + "\" is not executable (an app's main is run directly; chmod +x it)";
+    problem = Quote(m.main) + " is not executable (an app's main is run directly; chmod +x it)";
   }
   if (problem.empty()) return;
   report.problems.push_back({"main", std::move(problem), false});

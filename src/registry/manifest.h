@@ -2,8 +2,8 @@
 //
 // Validation never stops at the first problem: every problem is reported with the JSON path of the
 // offending value ("capabilities.hooks.intercepts[0]"), so `openclaw manifest validate` can list
-// them all. Manifests are strict JSON (no comments, no trailing commas). All functions here are pure
-// and thread-safe except LoadManifest, which also reads the file system.
+// them all. Manifests are strict JSON (no comments, no trailing commas). All functions here are
+// pure and thread-safe except LoadManifest, which also reads the file system.
 #pragma once
 
 #include <cstdint>
@@ -20,7 +20,8 @@ namespace oc::registry {
 inline constexpr std::string_view kManifestFileName = "openclawos.manifest.json";
 
 enum class PackageType { kApp, kSkill, kAgent, kExtension };
-enum class TrustLevel { kCore = 0, kVerified = 1, kCommunity = 2, kUntrusted = 3 };  // lower = more trusted
+// Lower = more trusted; comparisons (<, >=) follow that order.
+enum class TrustLevel { kCore = 0, kVerified = 1, kCommunity = 2, kUntrusted = 3 };
 
 // "core", "verified", "community", "untrusted"; parsing is exact (lowercase), nullopt otherwise.
 std::string_view TrustLevelName(TrustLevel level);
@@ -69,7 +70,8 @@ struct ManifestReport {
 
   bool ok() const;  // no non-warning problems
   // One problem per line, "error: <path>: <msg>" or "warning: <path>: <msg>" ("error: <msg>" when
-  // the path is empty); lines joined by '\n', no trailing newline. Empty when there are no problems.
+  // the path is empty); lines joined by '\n', no trailing newline. Empty when there are no
+  // problems.
   std::string Format() const;
 };
 

@@ -17,8 +17,8 @@ std::optional<std::string> SimpleIdProblem(std::string_view what, std::string_vi
   bool ok = s.size() <= 64 && IsLowerAlnum(s.front());
   for (char c : s) ok = ok && (IsLowerAlnum(c) || c == '-' || c == '_' || c == '.');
   if (ok) return std::nullopt;
-  return "invalid " + std::string(what) + " id \"" + std::string(s) +
-         "\" (lowercase letters, digits, '-', '_', '.'; at most 64)";
+  return "invalid " + std::string(what) + " id " + Quote(s) +
+         " (lowercase letters, digits, '-', '_', '.'; at most 64)";
 }
 
 // LLM tool names: what the provider APIs accept.
@@ -26,19 +26,20 @@ std::optional<std::string> ToolNameProblem(std::string_view s) {
   bool ok = s.size() <= 64;
   for (char c : s) ok = ok && (IsAlnum(c) || c == '-' || c == '_');
   if (ok) return std::nullopt;
-  return "invalid tool name \"" + std::string(s) + "\" (letters, digits, '-', '_'; at most 64)";
+  return "invalid tool name " + Quote(s) + " (letters, digits, '-', '_'; at most 64)";
 }
 
 std::optional<std::string> EnvNameProblem(std::string_view s) {
   bool ok = (s.front() >= 'A' && s.front() <= 'Z') || s.front() == '_';
   for (char c : s) ok = ok && ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_');
   if (ok) return std::nullopt;
-  return "invalid environment variable name \"" + std::string(s) + "\" (expected [A-Z_][A-Z0-9_]*)";
+  return "invalid environment variable name " + Quote(s) + " (expected [A-Z_][A-Z0-9_]*)";
 }
 
 std::optional<std::string> NoSpaceProblem(std::string_view s) {
   for (char c : s)
-    if (static_cast<unsigned char>(c) <= ' ') return std::string("must not contain whitespace or control characters");
+    if (static_cast<unsigned char>(c) <= ' ')
+      return std::string("must not contain whitespace or control characters");
   return std::nullopt;
 }
 
@@ -64,7 +65,7 @@ std::vector<std::string> HookList(Checker& c, const json::object& hooks, std::st
   c.ForEachString(hooks, "capabilities.hooks", key,
                   [&](const std::string& path, std::string_view name) {
                     const protocol::HookSpec* spec = protocol::FindHook(name);
-                    std::string quoted = "\"" + std::string(name) + "\"";
+                    std::string quoted = Quote(name);
                     if (!spec) {
                       c.Error(path, "unknown hook " + quoted);
                     } else if (intercept && spec->kind != protocol::HookKind::kIntercept) {
@@ -87,12 +88,11 @@ void CheckHooks(Checker& c, const json::object& caps, Manifest& m) {
 }
 
 std::optional<std::string> RouteProblem(std::string_view route) {
-  if (route.front() != '/') return "route \"" + std::string(route) + "\" must start with \"/\"";
+  if (route.front() != '/') return "route " + Quote(route) + " must start with \"/\"";
   if (auto problem = NoSpaceProblem(route)) return problem;
   if (route.find_first_of("?#") != std::string_view::npos)
     return std::string("a route is a path: no query or fragment");
-  if (route == "/.." || route.find("/../") != std::string_view::npos ||
-      route.ends_with("/.."))
+  if (route == "/.." || route.find("/../") != std::string_view::npos || route.ends_with("/.."))
     return std::string("a route must not contain \"..\"");
   return std::nullopt;
 }
@@ -105,8 +105,8 @@ void CheckGateway(Checker& c, const json::object& caps, Manifest& m) {
   auto method = [&prefix](std::string_view s) -> std::optional<std::string> {
     if (auto problem = NoSpaceProblem(s)) return problem;
     if (!prefix.empty() && (!s.starts_with(prefix) || s.size() == prefix.size()))
-      return "\"" + std::string(s) + "\" is outside the app's namespace (methods must start with \"" +
-             prefix + "\")";
+      return Quote(s) + " is outside the app's namespace (methods must start with \"" + prefix +
+             "\")";
     return std::nullopt;
   };
   m.gateway_methods = c.Strings(*o, "capabilities.gateway", "methods", method);
@@ -141,7 +141,8 @@ void CheckUiTab(Checker& c, const std::string& path, const json::object& tab) {
     } else if (type == "component") {
       c.String(*render, rpath, "tag", true);
     } else if (type) {
-      c.Error(JoinPath(rpath, "type"), "unknown render type \"" + *type + "\" (expected iframe or component)");
+      c.Error(JoinPath(rpath, "type"),
+              "unknown render type " + Quote(*type) + " (expected iframe or component)");
     }
   }
   if (const json::object* badge = c.Object(tab, path, "badge")) {
@@ -153,10 +154,13 @@ void CheckUiTab(Checker& c, const std::string& path, const json::object& tab) {
 void CheckUi(Checker& c, const json::object& caps) {
   const json::object* o = c.Object(caps, kBase, "ui");
   if (!o) return;
-  ForEachObject(c, *o, "capabilities.ui", "tabs",
-                [&](const std::string& path, const json::object& tab) { CheckUiTab(c, path, tab); });
-  ForEachObject(c, *o, "capabilities.ui", "components", [](const std::string&, const json::object&) {});
-  ForEachObject(c, *o, "capabilities.ui", "settings", [](const std::string&, const json::object&) {});
+  ForEachObject(
+      c, *o, "capabilities.ui", "tabs",
+      [&](const std::string& path, const json::object& tab) { CheckUiTab(c, path, tab); });
+  ForEachObject(c, *o, "capabilities.ui", "components",
+                [](const std::string&, const json::object&) {});
+  ForEachObject(c, *o, "capabilities.ui", "settings",
+                [](const std::string&, const json::object&) {});
   c.WarnUnknownKeys(*o, "capabilities.ui", {"tabs", "components", "settings"});
 }
 
@@ -182,7 +186,8 @@ void CheckAgent(Checker& c, const json::object& caps) {
   constexpr std::string_view base = "capabilities.agent";
   c.String(*o, base, "systemPrompt");
   if (auto file = c.String(*o, base, "systemPromptFile"))
-    if (auto problem = RelativePathProblem(*file)) c.Error(JoinPath(base, "systemPromptFile"), *problem);
+    if (auto problem = RelativePathProblem(*file))
+      c.Error(JoinPath(base, "systemPromptFile"), *problem);
   c.Strings(*o, base, "skills");
   if (const json::object* model = c.Object(*o, base, "model")) {
     c.String(*model, "capabilities.agent.model", "default");
@@ -192,9 +197,10 @@ void CheckAgent(Checker& c, const json::object& caps) {
   if (const json::object* behavior = c.Object(*o, base, "behavior")) {
     constexpr std::string_view b = "capabilities.agent.behavior";
     if (const json::value* compaction = c.Field(*behavior, b, "compaction", false);
-        compaction && !compaction->is_bool() && !compaction->is_string() && !compaction->is_object())
-      c.Error(JoinPath(b, "compaction"), "expected boolean, string or object, got " +
-                                             std::string(JsonTypeName(*compaction)));
+        compaction && !compaction->is_bool() && !compaction->is_string() &&
+        !compaction->is_object())
+      c.Error(JoinPath(b, "compaction"),
+              "expected boolean, string or object, got " + std::string(JsonTypeName(*compaction)));
     c.Bool(*behavior, b, "memoryEnabled");
     c.Bool(*behavior, b, "sandboxed");
     c.Int(*behavior, b, "maxTurns", 1, 1000000);
@@ -212,8 +218,8 @@ void CheckLimits(Checker& c, const json::object& resources, Manifest& m) {
     if (v->is_string()) {
       m.limits.max_memory_bytes = ParseByteSize(v->get_string());
       if (!m.limits.max_memory_bytes)
-        c.Error(path, "invalid size \"" + std::string(v->get_string()) +
-                          "\" (bytes, or a number with k, M, G, T, optionally B or iB)");
+        c.Error(path, "invalid size " + Quote(v->get_string()) +
+                          " (bytes, or a number with k, M, G, T, optionally B or iB)");
     } else if (v->is_number()) {
       m.limits.max_memory_bytes = c.Int(*o, base, "maxMemory", 1, INT64_MAX);
     } else {
@@ -253,7 +259,8 @@ void CheckSecurity(Checker& c, const json::object& caps, Manifest& m) {
       m.claimed_trust = *t;
     else
       c.Error(JoinPath(base, "trustLevel"),
-              "unknown trust level \"" + *level + "\" (expected core, verified, community or untrusted)");
+              "unknown trust level " + Quote(*level) +
+                  " (expected core, verified, community or untrusted)");
   }
   c.WarnUnknownKeys(*o, base, {"sandboxed", "trustLevel"});
 }

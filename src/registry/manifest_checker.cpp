@@ -77,7 +77,8 @@ std::optional<int64_t> Checker::Int(const json::object& o, std::string_view base
   if (v->is_int64()) {
     n = v->get_int64();
   } else if (v->is_uint64()) {
-    if (v->get_uint64() <= static_cast<uint64_t>(INT64_MAX)) n = static_cast<int64_t>(v->get_uint64());
+    if (v->get_uint64() <= static_cast<uint64_t>(INT64_MAX))
+      n = static_cast<int64_t>(v->get_uint64());
   } else if (v->is_double()) {
     double d = v->get_double();
     if (std::floor(d) != d) {
@@ -151,7 +152,7 @@ std::vector<std::string> Checker::Strings(const json::object& o, std::string_vie
       }
     }
     if (!seen.emplace(value).second) {
-      Warn(path, "duplicate \"" + std::string(value) + "\" ignored");
+      Warn(path, "duplicate " + Quote(value) + " ignored");
       return;
     }
     out.emplace_back(value);
@@ -165,11 +166,16 @@ void Checker::WarnUnknownKeys(const json::object& o, std::string_view base,
   for (const auto& kv : o) {
     std::string_view key = kv.key();
     if (std::find(known.begin(), known.end(), key) != known.end()) continue;
-    std::string message = "unknown key \"" + std::string(key) + "\"";
+    std::string message = "unknown key " + Quote(key);
     if (!hint.empty()) message += " (" + std::string(hint) + ")";
-    Warn(JoinPath(base, key), std::move(message));
+    // The key becomes part of the path: escape it so a problem always stays on one line.
+    std::string escaped = Quote(key);
+    bool plain = escaped.size() == key.size() + 2;
+    Warn(JoinPath(base, plain ? key : std::string_view(escaped)), std::move(message));
   }
 }
+
+std::string Quote(std::string_view s) { return json::serialize(json::string(s)); }
 
 std::optional<std::string> RelativePathProblem(std::string_view path) {
   if (path.empty()) return "must not be empty";
@@ -188,8 +194,8 @@ std::optional<std::string> RelativePathProblem(std::string_view path) {
 
 std::optional<std::string> PackageIdProblem(std::string_view id) {
   if (IsValidPackageId(id)) return std::nullopt;
-  return "invalid package id \"" + std::string(id) +
-         "\" (use lowercase letters, digits, '-', '_', '.'; optionally @scope/name)";
+  return "invalid package id " + Quote(id) +
+         " (use lowercase letters, digits, '-', '_', '.'; optionally @scope/name)";
 }
 
 }  // namespace oc::registry::internal

@@ -17,6 +17,10 @@ namespace oc::registry::internal {
 // "object", "array", "string", "number", "boolean", "null".
 std::string_view JsonTypeName(const json::value& v);
 
+// `s` as a JSON string literal: quoted, with control characters escaped, so a problem message
+// always stays on one line.
+std::string Quote(std::string_view s);
+
 // Returns a message when `value` is not acceptable, nullopt when it is.
 using ElementCheck = std::function<std::optional<std::string>(std::string_view value)>;
 

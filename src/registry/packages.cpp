@@ -1,6 +1,7 @@
 #include "registry/packages.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -9,8 +10,6 @@
 #include <fstream>
 #include <map>
 #include <sstream>
-
-#include <spdlog/spdlog.h>
 
 namespace oc::registry {
 namespace fs = std::filesystem;
@@ -48,7 +47,8 @@ std::vector<fs::path> SubDirs(const fs::path& dir, std::string& error) {
   return out;
 }
 
-// Package directories under `root`: subdirectories with a manifest, and the ones inside @scope dirs.
+// Package directories under `root`: subdirectories with a manifest, and the ones inside @scope
+// dirs.
 std::vector<fs::path> CandidateDirs(const fs::path& root, std::vector<std::string>& problems) {
   std::vector<fs::path> out;
   if (root.empty()) return out;
@@ -243,8 +243,9 @@ Status CopyTree(const fs::path& from, const fs::path& to) {
     } else if (fs::is_regular_file(st)) {
       fs::copy_file(src, dst, fs::copy_options::none, ec);
     } else {
-      return MakeError(ErrorCode::kInvalidParams,
-                       src.string() + ": only regular files, directories and symlinks can be installed");
+      return MakeError(
+          ErrorCode::kInvalidParams,
+          src.string() + ": only regular files, directories and symlinks can be installed");
     }
     if (ec) return FsError("cannot copy " + src.string(), ec);
   }
@@ -298,8 +299,9 @@ Status CheckInstallable(const Manifest& m, const fs::path& src_dir, const fs::pa
   if (!shipped_dir.empty()) {
     for (const Package& p : DiscoverPackages(shipped_dir, {}).packages)
       if (p.manifest.id == m.id)
-        return MakeError(ErrorCode::kForbidden,
-                         "\"" + m.id + "\" is a package shipped with OpenClawOS and cannot be replaced");
+        return MakeError(
+            ErrorCode::kForbidden,
+            "\"" + m.id + "\" is a package shipped with OpenClawOS and cannot be replaced");
   }
   std::error_code ec;
   fs::path src_abs = fs::weakly_canonical(src_dir, ec);
@@ -320,13 +322,17 @@ Status CheckInstallable(const Manifest& m, const fs::path& src_dir, const fs::pa
 Result<Package> InstallChecked(const fs::path& src, const fs::path& packages_dir,
                                const fs::path& shipped_dir) {
   std::error_code ec;
+  if (!fs::exists(src, ec))
+    return MakeError(ErrorCode::kNotFound,
+                     "no such package directory or manifest: " + src.string());
   fs::path src_dir = fs::is_directory(src, ec) ? src : src.parent_path();
   if (src_dir.empty()) src_dir = ".";
   ManifestReport report = LoadManifest(src_dir);
   if (!report.manifest) {
     json::array problems;
     for (const auto& p : report.problems)
-      problems.push_back(json::object{{"path", p.path}, {"message", p.message}, {"warning", p.warning}});
+      problems.push_back(
+          json::object{{"path", p.path}, {"message", p.message}, {"warning", p.warning}});
     return MakeError(ErrorCode::kInvalidParams,
                      "invalid package " + src_dir.string() + ":\n" + report.Format(),
                      json::object{{"problems", std::move(problems)}});
@@ -377,7 +383,8 @@ Status UninstallPackage(std::string_view id_view, const fs::path& packages_dir) 
       return MakeError(ErrorCode::kNotFound, "package \"" + id + "\" is not installed");
 
     std::error_code ec;
-    fs::path doomed = target.parent_path() / (".rm-" + target.filename().string() + "-" + UniqueSuffix());
+    fs::path doomed =
+        target.parent_path() / (".rm-" + target.filename().string() + "-" + UniqueSuffix());
     fs::rename(target, doomed, ec);
     if (ec) return FsError("cannot remove " + target.string(), ec);
     fs::remove_all(doomed, ec);

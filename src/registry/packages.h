@@ -27,8 +27,8 @@ struct Discovery {
   std::vector<std::string> problems;  // "<dir>: <error>" for invalid/duplicate packages (skipped)
 };
 
-// Scans each dir's immediate subdirectories for openclawos.manifest.json; a subdirectory without one
-// whose name starts with '@' is a scope and is scanned one level deeper (`@scope/name`). Hidden
+// Scans each dir's immediate subdirectories for openclawos.manifest.json; a subdirectory without
+// one whose name starts with '@' is a scope and is scanned one level deeper (`@scope/name`). Hidden
 // entries (".tmp-…" left by an interrupted install) and directories without a manifest are
 // ignored; a missing root is simply empty. Invalid manifests, duplicate ids, and home packages that
 // reuse a shipped id are listed in `problems` and skipped — never fatal. Manifest warnings are
@@ -37,9 +37,10 @@ Discovery DiscoverPackages(const std::filesystem::path& shipped_dir,
                            const std::filesystem::path& home_packages_dir);
 
 // Ids of `packages` in dependency order (every package after the ones it depends on; otherwise in
-// the given order). Dependencies of every kind (apps, skills, agents) count. A dependency not in
-// `packages` or a cycle → kInvalidParams naming the ids ("missing dependency: @a/x requires @b/y",
-// "dependency cycle: a -> b -> a"), with data {missing: [...]} or {cycle: [...]}.
+// the given order). Dependencies of every kind (apps, skills, agents) count, so pass every
+// discovered package and filter the result to apps. A dependency not in `packages` or a cycle →
+// kInvalidParams naming the ids ("missing dependency: @a/x requires @b/y", "dependency cycle:
+// a -> b -> a"), with data {missing: [{package, dependency}]} or {cycle: [ids]}.
 Result<std::vector<std::string>> StartOrder(const std::vector<Package>& packages);
 
 // The directory name of an installed package: the id with '/' replaced by "__"
@@ -47,7 +48,8 @@ Result<std::vector<std::string>> StartOrder(const std::vector<Package>& packages
 std::string PackageDirName(std::string_view id);
 
 // Installs the package at `src` (its directory, or its manifest file) into `packages_dir`:
-// validates it with LoadManifest (invalid → kInvalidParams with the formatted problems), refuses an
+// validates it with LoadManifest (`src` missing → kNotFound; invalid → kInvalidParams with the
+// formatted problems in the message and data {problems: [{path, message, warning}]}), refuses an
 // id shipped in `shipped_dir` (kForbidden; pass the build's shipped dir — empty skips that check)
 // or one already installed under another directory name (kConflict), then copies the directory to
 // <packages_dir>/<PackageDirName(id)>. An existing copy of the same id is replaced atomically (copy

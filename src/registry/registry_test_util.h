@@ -19,7 +19,8 @@ inline json::object BaseManifest(const std::string& id = "@test/echo") {
     "name": "Echo", "version": "1.2.3", "type": "app", "main": "bin/echo",
     "protocol": {"version": "1.0"},
     "capabilities": {}
-  })").as_object();
+  })")
+                       .as_object();
   m["id"] = id;
   return m;
 }
@@ -47,14 +48,16 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-inline void WriteFile(const std::filesystem::path& p, const std::string& text, bool executable = false) {
+inline void WriteFile(const std::filesystem::path& p, const std::string& text,
+                      bool executable = false) {
   std::filesystem::create_directories(p.parent_path());
   std::ofstream(p, std::ios::binary) << text;
   if (executable) ::chmod(p.c_str(), 0755);
 }
 
 // A package directory with `manifest` and, when the manifest names one, an executable `main`.
-inline std::filesystem::path WritePackage(const std::filesystem::path& dir, const json::object& manifest) {
+inline std::filesystem::path WritePackage(const std::filesystem::path& dir,
+                                          const json::object& manifest) {
   WriteFile(dir / kManifestFileName, json::serialize(manifest));
   if (auto* main = manifest.if_contains("main"); main && main->is_string())
     WriteFile(dir / std::string(main->get_string()), "#!/bin/sh\nexit 0\n", true);

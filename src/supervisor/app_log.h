@@ -64,8 +64,9 @@ class RotatingLogFile {
 };
 
 // Reads a pipe on the loop and calls `on_line` for every line (without '\n' or a trailing '\r').
-// Lines longer than kMaxLineBytes are cut into pieces. At EOF the unterminated rest is delivered and
-// the reader closes itself. Owns `fd`. Keep it alive with a shared_ptr; pending reads hold one too.
+// Lines longer than kMaxLineBytes are cut into pieces. At EOF the unterminated rest is delivered
+// and the reader closes itself. Owns `fd`. Keep it alive with a shared_ptr; pending reads hold one
+// too.
 class LineReader : public std::enable_shared_from_this<LineReader> {
  public:
   static constexpr size_t kMaxLineBytes = 16 * 1024;

@@ -88,7 +88,8 @@ bool EnableController(const fs::path& base, std::string_view controller) {
 std::string CgroupName(std::string_view app_id) {
   std::string name = "openclawos-";
   for (char c : app_id) {
-    bool plain = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+    bool plain =
+        (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
     name.push_back(plain ? c : '_');
   }
   return name;
@@ -105,10 +106,15 @@ void TryCgroup(std::string_view app_id, const ResourceLimits& limits, LimitPlan&
   fs::path dir = *base / CgroupName(app_id);
   if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return;
   // A cgroup left by an earlier kernel may carry old limits: reset what we do not set now.
-  if (memory) memory = WriteKernelFile(dir / "memory.max", std::to_string(*limits.max_memory_bytes));
-  else WriteKernelFile(dir / "memory.max", "max");
-  if (cpu) cpu = WriteKernelFile(dir / "cpu.weight", std::to_string(CpuSharesToWeight(*limits.cpu_shares)));
-  else WriteKernelFile(dir / "cpu.weight", "100");
+  if (memory)
+    memory = WriteKernelFile(dir / "memory.max", std::to_string(*limits.max_memory_bytes));
+  else
+    WriteKernelFile(dir / "memory.max", "max");
+  if (cpu)
+    cpu =
+        WriteKernelFile(dir / "cpu.weight", std::to_string(CpuSharesToWeight(*limits.cpu_shares)));
+  else
+    WriteKernelFile(dir / "cpu.weight", "100");
   int fd = (memory || cpu) ? ::open((dir / "cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC) : -1;
   if (fd < 0) {
     RemoveCgroup(dir);
@@ -198,7 +204,8 @@ LimitPlan PlanLimits(std::string_view app_id, const ResourceLimits& limits) {
 void RemoveCgroup(const std::filesystem::path& dir) {
   if (dir.empty()) return;
   if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) {
-    spdlog::debug("supervisor: cannot remove cgroup {} yet: {}", dir.string(), std::strerror(errno));
+    spdlog::debug("supervisor: cannot remove cgroup {} yet: {}", dir.string(),
+                  std::strerror(errno));
   }
 }
 

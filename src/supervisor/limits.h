@@ -33,8 +33,9 @@ json::object NoEnforcement();
 
 // Per resource: maxMemory -> cgroup v2 memory.max in <own cgroup>/openclawos-<app> when the memory
 // controller can be enabled there, else RLIMIT_AS; cpuShares -> cpu.weight there, else the kernel's
-// niceness + CpuSharesToNice (an app never gets priority over the kernel); maxFds -> RLIMIT_NOFILE. Rlimits above
-// the kernel's own hard limit are clamped to it (lowering needs no privilege). Never fails.
+// niceness + CpuSharesToNice (an app never gets priority over the kernel); maxFds -> RLIMIT_NOFILE.
+// Rlimits above the kernel's own hard limit are clamped to it (lowering needs no privilege). Never
+// fails.
 LimitPlan PlanLimits(std::string_view app_id, const ResourceLimits& limits);
 
 // Removes a cgroup made by PlanLimits. Best effort: fails (quietly) while processes remain in it.

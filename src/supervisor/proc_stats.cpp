@@ -41,7 +41,8 @@ std::optional<uint64_t> ReadCpuTicks(pid_t pid) {
   for (int index = 3; index <= 15; ++index) {
     if (!(in >> field)) return std::nullopt;
     uint64_t* target = index == 14 ? &utime : index == 15 ? &stime : nullptr;
-    if (target && std::from_chars(field.data(), field.data() + field.size(), *target).ec != std::errc()) {
+    if (target &&
+        std::from_chars(field.data(), field.data() + field.size(), *target).ec != std::errc()) {
       return std::nullopt;
     }
   }

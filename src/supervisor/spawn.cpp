@@ -18,20 +18,38 @@ namespace oc::supervisor::internal {
 namespace {
 
 // Steps the child can fail at, reported to the parent through the CLOEXEC pipe.
-enum class ChildStep : int { kSetsid, kPdeathsig, kCgroup, kRlimitNofile, kRlimitAs, kNice, kChdir,
-                             kStdio, kExec };
+enum class ChildStep : int {
+  kSetsid,
+  kPdeathsig,
+  kCgroup,
+  kRlimitNofile,
+  kRlimitAs,
+  kNice,
+  kChdir,
+  kStdio,
+  kExec
+};
 
 const char* StepName(ChildStep step) {
   switch (step) {
-    case ChildStep::kSetsid: return "setsid";
-    case ChildStep::kPdeathsig: return "prctl(PR_SET_PDEATHSIG)";
-    case ChildStep::kCgroup: return "joining cgroup";
-    case ChildStep::kRlimitNofile: return "setrlimit(RLIMIT_NOFILE)";
-    case ChildStep::kRlimitAs: return "setrlimit(RLIMIT_AS)";
-    case ChildStep::kNice: return "setpriority";
-    case ChildStep::kChdir: return "chdir";
-    case ChildStep::kStdio: return "redirecting stdio";
-    case ChildStep::kExec: return "exec";
+    case ChildStep::kSetsid:
+      return "setsid";
+    case ChildStep::kPdeathsig:
+      return "prctl(PR_SET_PDEATHSIG)";
+    case ChildStep::kCgroup:
+      return "joining cgroup";
+    case ChildStep::kRlimitNofile:
+      return "setrlimit(RLIMIT_NOFILE)";
+    case ChildStep::kRlimitAs:
+      return "setrlimit(RLIMIT_AS)";
+    case ChildStep::kNice:
+      return "setpriority";
+    case ChildStep::kChdir:
+      return "chdir";
+    case ChildStep::kStdio:
+      return "redirecting stdio";
+    case ChildStep::kExec:
+      return "exec";
   }
   return "?";
 }
@@ -65,7 +83,9 @@ struct ChildPlan {
 }
 
 bool SetLimit(int resource, rlim_t value) {
-  struct rlimit lim {value, value};
+  struct rlimit lim = {};
+  lim.rlim_cur = value;
+  lim.rlim_max = value;
   return ::setrlimit(resource, &lim) == 0;
 }
 
@@ -100,9 +120,12 @@ void CloseFrom(int first, int last, int max_fd) {
   if (plan.cgroup_procs_fd >= 0 && ::write(plan.cgroup_procs_fd, "0", 1) != 1) {
     ChildFail(plan, ChildStep::kCgroup);
   }
-  if (plan.set_nofile && !SetLimit(RLIMIT_NOFILE, plan.nofile)) ChildFail(plan, ChildStep::kRlimitNofile);
-  if (plan.set_as && !SetLimit(RLIMIT_AS, plan.address_space)) ChildFail(plan, ChildStep::kRlimitAs);
-  if (plan.set_nice && ::setpriority(PRIO_PROCESS, 0, plan.nice) < 0) ChildFail(plan, ChildStep::kNice);
+  if (plan.set_nofile && !SetLimit(RLIMIT_NOFILE, plan.nofile))
+    ChildFail(plan, ChildStep::kRlimitNofile);
+  if (plan.set_as && !SetLimit(RLIMIT_AS, plan.address_space))
+    ChildFail(plan, ChildStep::kRlimitAs);
+  if (plan.set_nice && ::setpriority(PRIO_PROCESS, 0, plan.nice) < 0)
+    ChildFail(plan, ChildStep::kNice);
   if (::chdir(plan.dir) < 0) ChildFail(plan, ChildStep::kChdir);
   if (!MoveFd(plan.stdin_fd, 0) || !MoveFd(plan.stdout_fd, 1) || !MoveFd(plan.stderr_fd, 2)) {
     ChildFail(plan, ChildStep::kStdio);
@@ -153,8 +176,8 @@ bool MakePipe(FdSet& fds, int (&ends)[2]) {
 }
 
 Error SysError(const char* what) {
-  return MakeError(ErrorCode::kInternalError, std::string("spawn failed: ") + what + ": " +
-                                                  std::strerror(errno));
+  return MakeError(ErrorCode::kInternalError,
+                   std::string("spawn failed: ") + what + ": " + std::strerror(errno));
 }
 
 Error ChildError(const SpawnRequest& request, const ChildReport& report) {
@@ -279,7 +302,8 @@ Result<std::string> RandomToken() {
     }
   }
   if (got < sizeof bytes) {
-    return MakeError(ErrorCode::kInternalError, "spawn failed: no source of randomness for the token");
+    return MakeError(ErrorCode::kInternalError,
+                     "spawn failed: no source of randomness for the token");
   }
   static const char kHex[] = "0123456789abcdef";
   std::string token;

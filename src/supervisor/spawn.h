@@ -14,14 +14,14 @@
 namespace oc::supervisor::internal {
 
 struct SpawnRequest {
-  std::filesystem::path executable;  // absolute; argv[0] too
-  std::filesystem::path dir;         // cwd
+  std::filesystem::path executable;        // absolute; argv[0] too
+  std::filesystem::path dir;               // cwd
   std::map<std::string, std::string> env;  // the complete environment
   const LimitPlan* limits = nullptr;       // applied in the child; may be null
 };
 
 struct SpawnedChild {
-  pid_t pid = -1;     // leader of its own session and process group (pgid == pid)
+  pid_t pid = -1;      // leader of its own session and process group (pgid == pid)
   int stdout_fd = -1;  // read ends, O_CLOEXEC, owned by the caller
   int stderr_fd = -1;
 };

@@ -51,8 +51,9 @@ using Ms = std::chrono::milliseconds;
 using boost::system::error_code;
 
 constexpr size_t kLogRingLines = 1000;
-constexpr Ms kStableReadyCap{10000};  // ready this long (or restart_window if shorter) = healthy run
-constexpr Ms kAfterKillWait{5000};    // SIGKILL not reaped after this: report kTimeout
+constexpr Ms kStableReadyCap{
+    10000};                         // ready this long (or restart_window if shorter) = healthy run
+constexpr Ms kAfterKillWait{5000};  // SIGKILL not reaped after this: report kTimeout
 
 std::string DescribeExit(int status) {
   if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
@@ -100,11 +101,16 @@ void ReapBlocking(pid_t pid) {
 
 std::string_view AppStateName(AppState state) {
   switch (state) {
-    case AppState::kStopped: return "stopped";
-    case AppState::kStarting: return "starting";
-    case AppState::kReady: return "ready";
-    case AppState::kStopping: return "stopping";
-    case AppState::kError: return "error";
+    case AppState::kStopped:
+      return "stopped";
+    case AppState::kStarting:
+      return "starting";
+    case AppState::kReady:
+      return "ready";
+    case AppState::kStopping:
+      return "stopping";
+    case AppState::kError:
+      return "error";
   }
   return "unknown";
 }
@@ -130,7 +136,11 @@ json::value AppStatus::ToJson() const {
 
 struct Supervisor::App {
   App(asio::io_context& io, AppSpec s)
-      : spec(std::move(s)), start_timer(io), health_timer(io), restart_timer(io), ring(kLogRingLines) {}
+      : spec(std::move(s)),
+        start_timer(io),
+        health_timer(io),
+        restart_timer(io),
+        ring(kLogRingLines) {}
   ~App() {
     for (auto* waiter : exit_waiters) waiter->cancel();
     for (auto& weak : readers) {
@@ -165,6 +175,7 @@ struct Supervisor::App {
   std::deque<Clock::time_point> restart_times;  // automatic restarts, for the intensity limit
   bool restart_pending = false;
   uint64_t restart_epoch = 0;
+  int64_t next_restart_at_ms = 0;
   std::optional<std::string> last_error;
   asio::steady_timer start_timer, health_timer, restart_timer;
   std::vector<asio::steady_timer*> exit_waiters;  // Stop() coroutines waiting for the exit
@@ -199,7 +210,8 @@ void Supervisor::UpdateSettings(SupervisorSettings s) {
   s.heartbeat_interval_ms = std::max<int64_t>(s.heartbeat_interval_ms, 1);
   s.heartbeat_timeout_ms = std::max<int64_t>(s.heartbeat_timeout_ms, 1);
   s.restart_delay_ms = std::max<int64_t>(s.restart_delay_ms, 0);
-  s.backoff_multiplier = std::isfinite(s.backoff_multiplier) ? std::max(s.backoff_multiplier, 1.0) : 1.0;
+  s.backoff_multiplier =
+      std::isfinite(s.backoff_multiplier) ? std::max(s.backoff_multiplier, 1.0) : 1.0;
   s.max_restart_delay_ms = std::max<int64_t>(s.max_restart_delay_ms, 0);
   s.max_restarts = std::max(s.max_restarts, 0);
   s.restart_window_ms = std::max<int64_t>(s.restart_window_ms, 0);
@@ -304,10 +316,11 @@ void Supervisor::Spawn(const AppPtr& app) {
 void Supervisor::StartReader(const AppPtr& app, int fd) {
   std::weak_ptr<App> weak = app;
   try {
-    auto reader = std::make_shared<internal::LineReader>(
-        io_.get_executor(), fd, [weak](std::string_view line) {
-          if (auto a = weak.lock()) a->AppendLog(line);
-        });
+    auto reader = std::make_shared<internal::LineReader>(io_.get_executor(), fd,
+                                                         [weak](std::string_view line) {
+                                                           if (auto a = weak.lock())
+                                                             a->AppendLog(line);
+                                                         });
     reader->Start();
     app->readers.push_back(reader);
   } catch (const std::exception& e) {  // registering with the reactor failed: no capture, app runs
@@ -317,28 +330,31 @@ void Supervisor::StartReader(const AppPtr& app, int fd) {
 
 void Supervisor::ArmStartTimeout(const AppPtr& app) {
   app->start_timer.expires_after(Ms(settings_.start_timeout_ms));
-  app->start_timer.async_wait([this, weak = std::weak_ptr<App>(app), run = app->run](error_code ec) {
+  app->start_timer.async_wait([this, weak = std::weak_ptr<App>(app),
+                               run = app->run](error_code ec) {
     auto a = weak.lock();
     if (ec || !a || a->Exited(run) || a->state != AppState::kStarting) return;
-    KillForFailure(a, "start timeout: not ready within " + std::to_string(settings_.start_timeout_ms) +
-                          " ms");
+    KillForFailure(
+        a, "start timeout: not ready within " + std::to_string(settings_.start_timeout_ms) + " ms");
   });
 }
 
 // Fires at the heartbeat deadline, or earlier every heartbeat_interval (so settings changes apply).
 void Supervisor::ArmHealthCheck(const AppPtr& app) {
   auto deadline = app->last_heartbeat_steady + Ms(settings_.heartbeat_timeout_ms);
-  app->health_timer.expires_at(std::min(deadline, Clock::now() + Ms(settings_.heartbeat_interval_ms)));
-  app->health_timer.async_wait([this, weak = std::weak_ptr<App>(app), run = app->run](error_code ec) {
-    auto a = weak.lock();
-    if (ec || !a || a->Exited(run) || a->state != AppState::kReady) return;
-    if (Clock::now() - a->last_heartbeat_steady >= Ms(settings_.heartbeat_timeout_ms)) {
-      KillForFailure(a, "heartbeat timeout: none for " +
-                            std::to_string(settings_.heartbeat_timeout_ms) + " ms");
-    } else {
-      ArmHealthCheck(a);
-    }
-  });
+  app->health_timer.expires_at(
+      std::min(deadline, Clock::now() + Ms(settings_.heartbeat_interval_ms)));
+  app->health_timer.async_wait(
+      [this, weak = std::weak_ptr<App>(app), run = app->run](error_code ec) {
+        auto a = weak.lock();
+        if (ec || !a || a->Exited(run) || a->state != AppState::kReady) return;
+        if (Clock::now() - a->last_heartbeat_steady >= Ms(settings_.heartbeat_timeout_ms)) {
+          KillForFailure(a, "heartbeat timeout: none for " +
+                                std::to_string(settings_.heartbeat_timeout_ms) + " ms");
+        } else {
+          ArmHealthCheck(a);
+        }
+      });
 }
 
 void Supervisor::KillForFailure(const AppPtr& app, std::string reason) {
@@ -393,7 +409,7 @@ void Supervisor::ReapChildren() {
       continue;
     }
     if (info.si_pid != pid) continue;  // still running
-    ::kill(-pid, SIGKILL);  // what is left of its process group goes with it
+    ::kill(-pid, SIGKILL);             // what is left of its process group goes with it
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
@@ -441,6 +457,7 @@ void Supervisor::HandleFailure(const AppPtr& app, std::string reason) {
   app->last_error = std::move(reason);
   app->restart_pending = true;
   uint64_t epoch = ++app->restart_epoch;
+  app->next_restart_at_ms = NowMs() + delay.count();
   app->restart_timer.expires_after(delay);
   app->restart_timer.async_wait([this, weak = std::weak_ptr<App>(app), epoch](error_code ec) {
     auto a = weak.lock();
@@ -594,6 +611,7 @@ AppStatus Supervisor::Snapshot(const App& app, bool with_usage) const {
   s.restart_count = app.restart_count;
   s.last_heartbeat_ms = app.last_heartbeat_ms;
   s.last_error = app.last_error;
+  if (app.restart_pending) s.next_restart_at_ms = app.next_restart_at_ms;
   s.enforcement = app.enforcement;
   if (with_usage && app.pid) {
     s.memory_rss_bytes = internal::ReadRssBytes(*app.pid);

@@ -6,7 +6,8 @@
 //   constructor (the kernel loop). Nothing here blocks the loop for longer than a fork+exec.
 // - Linux only. The Supervisor owns a SIGCHLD asio::signal_set and reaps only the pids it spawned.
 // - Children die with the kernel thread that constructed the Supervisor (PR_SET_PDEATHSIG), and
-//   ~Supervisor SIGKILLs the process groups of the children still alive.
+//   ~Supervisor SIGKILLs the process groups of the children still alive. When an app's main
+//   process exits, whatever is left of its process group is SIGKILLed too.
 // - Errors are values (Status); nothing throws across this API.
 //
 // State machine, per app (supervisor.cpp has the full table):
@@ -67,7 +68,7 @@ struct SupervisorSettings {
 // resources.limits of the manifest (SPEC §5.5).
 struct ResourceLimits {
   std::optional<int64_t> max_memory_bytes;  // cgroup v2 memory.max, else RLIMIT_AS
-  std::optional<int64_t> cpu_shares;        // relative weight, 1024 = normal: cgroup cpu.weight, else nice
+  std::optional<int64_t> cpu_shares;        // 1024 = normal weight: cgroup cpu.weight, else nice
   std::optional<int64_t> max_fds;           // RLIMIT_NOFILE (soft = hard)
 };
 
@@ -83,11 +84,14 @@ struct AppSpec {
 struct AppStatus {
   std::string package_id;
   AppState state = AppState::kStopped;
-  std::optional<pid_t> pid;               // while a process runs
-  std::optional<int64_t> started_at_ms;   // wall clock of the current/last spawn
-  int restart_count = 0;                  // automatic restarts since the last Start()
+  std::optional<pid_t> pid;              // while a process runs
+  std::optional<int64_t> started_at_ms;  // wall clock of the current/last spawn
+  int restart_count = 0;                 // automatic restarts since the last Start()
   std::optional<int64_t> last_heartbeat_ms;
   std::optional<std::string> last_error;  // e.g. "exited with code 1", "heartbeat timeout"
+  // Wall clock of the scheduled automatic restart (state error, restart pending); absent when the
+  // app is in error for good. Not part of ToJson().
+  std::optional<int64_t> next_restart_at_ms;
   std::optional<int64_t> memory_rss_bytes;  // main process only; List()/Get() while running
   std::optional<double> cpu_percent;        // since the previous List()/Get() (or the spawn)
   // What is actually applied to the running process ("none" for everything when not running):
@@ -109,7 +113,8 @@ class Observer {
   virtual void OnStateChanged(const AppStatus& status) = 0;
   // Ask the app to stop: the kernel sends `app:shutdown {reason, timeout}` over its IPC connection
   // (if connected). The Supervisor escalates to signals by itself.
-  virtual void SendShutdown(std::string_view app_id, std::string_view reason, int64_t timeout_ms) = 0;
+  virtual void SendShutdown(std::string_view app_id, std::string_view reason,
+                            int64_t timeout_ms) = 0;
   // The app process is gone (any reason): drop its connection, hooks and capabilities. Called
   // before the OnStateChanged of the resulting transition. Not called when the spawn itself failed.
   virtual void OnExited(std::string_view app_id) = 0;
@@ -166,7 +171,7 @@ class Supervisor {
   // All apps in id order, with live RSS/CPU from /proc for running ones.
   std::vector<AppStatus> List() const;
   std::optional<AppStatus> Get(std::string_view id) const;
-  // The last `max_lines` lines of stdout+stderr (ring of the last 1000 lines, kept across restarts).
+  // The last `max_lines` lines of stdout+stderr (a ring of 1000 lines, kept across restarts).
   std::vector<std::string> Logs(std::string_view id, size_t max_lines) const;
   bool Has(std::string_view id) const;
 

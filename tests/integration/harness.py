@@ -289,6 +289,8 @@ class Kernel:
 
     def cleanup(self):
         self.stop(signal.SIGKILL)
+        if getattr(self, "log", None):
+            self.log.close()
         shutil.rmtree(self.home, ignore_errors=True)
 
 
@@ -313,6 +315,11 @@ def pid_alive(pid):
 
 class KernelTest(unittest.TestCase):
     """Base class: self.kernel(config) gives a started kernel cleaned up after the test."""
+
+    def ipc(self, kernel):
+        c = kernel.ipc()
+        self.addCleanup(c.close)
+        return c
 
     def kernel(self, config=None, apps=(), start=True, env=None):
         k = Kernel(config, env)

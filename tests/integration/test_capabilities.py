@@ -43,8 +43,8 @@ class CapabilityTest(KernelTest):
         self.assertTrue(own_method["granted"])
         info = k.control().call("apps.info", {"id": "capy"})
         self.assertEqual(info["trustLevel"], "community")
-        self.assertEqual(info["granted"]["hooks_intercept"] if "hooks_intercept" in info["granted"]
-                         else info["granted"].get("hooksIntercept", []), [])
+        self.assertEqual(info["granted"]["hooks"]["intercepts"], [])
+        self.assertEqual(info["granted"]["hooks"]["subscribes"], ["agent_end", "gateway_start"])
         self.assertIn("message_sending", json.dumps(info["declared"]))
 
     def test_channel_owned_by_another_app_is_refused(self):

@@ -15,6 +15,8 @@ BEHAVE = os.path.join(TEST_APPS, "behave")
 class OfflineCliTest(KernelTest):
     def setUp(self):
         self.k = self.kernel(start=False)
+        # no OPENCLAW_PORT override here: these tests read what the file says
+        self.k.extra_env["OPENCLAW_PORT"] = ""
 
     def write_manifest(self, m):
         d = tempfile.mkdtemp(dir=self.k.home)
@@ -99,7 +101,9 @@ class OnlineCliTest(KernelTest):
         self.assertEqual(k.cli("apps", "uninstall", "behave").returncode, 0)
         self.assertEqual(json.loads(k.cli("apps", "list", "--json").stdout)["apps"], [])
         self.assertFalse(any(os.scandir(os.path.join(k.home, "packages"))))
-        self.assertIn("kernel", k.cli("logs", "-n", "20").stdout)
+        tail = k.cli("logs", "-n", "20").stdout
+        self.assertIn("uninstalled behave", tail)
+        self.assertNotIn("\n\n", tail)
         self.assertEqual(k.cli("apps", "info", "ghost").returncode, 1)
 
     def test_wrong_token_is_refused(self):
@@ -117,7 +121,7 @@ class OnlineCliTest(KernelTest):
         k.wait_state("behave", "ready")
         # an invalid config is refused and the running one stays
         with open(os.path.join(k.home, "config.json"), "w") as f:
-            f.write('{"gateway": {"port": "nope"}}')
+            f.write('{"ipc": {"maxFrameBytes": "nope"}}')
         k.proc.send_signal(signal.SIGHUP)
         time.sleep(0.3)
         self.assertTrue(k.control().call("health")["ok"])

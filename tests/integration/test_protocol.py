@@ -122,13 +122,13 @@ class ProtocolTest(KernelTest):
 class RegistrationTest(KernelTest):
     def test_external_app_allowed_gets_untrusted(self):
         k = self.kernel({"ipc": {"allowExternalApps": True}})
-        c = k.ipc()
+        c = self.ipc(k)
         manifest = {"id": "outsider", "name": "Outsider", "version": "1.0.0", "type": "app", "main": "x",
                     "protocol": {"version": "1.0"},
                     "capabilities": {"channels": {"provides": ["ext"]}, "hooks": {"subscribes": ["agent_end"]}}}
         r = c.request("app.register", {"manifest": manifest})
         self.assertTrue(r["success"], r)
-        self.assertEqual(r["result"]["grants"]["trust"], "untrusted")
+        self.assertEqual(r["result"]["grants"]["trustLevel"], "untrusted")
         for key in ("appId", "token", "protocolVersion", "kernelVersion", "heartbeatIntervalMs", "grants"):
             self.assertIn(key, r["result"])
         cap = c.request("capability.register", {"type": "channel", "config": {"id": "ext"}})["result"]
@@ -146,13 +146,13 @@ class RegistrationTest(KernelTest):
         manifest = {"id": "resumer", "name": "R", "version": "1.0.0", "type": "app", "main": "x",
                     "protocol": {"version": "1.0"},
                     "capabilities": {"channels": {"provides": ["rchan"]}, "hooks": {"subscribes": ["agent_end"]}}}
-        c = k.ipc()
+        c = self.ipc(k)
         token = c.request("app.register", {"manifest": manifest})["result"]["token"]
         cap = c.request("capability.register", {"type": "channel", "config": {"id": "rchan"}})["result"]
         self.assertTrue(cap["granted"], cap)
         c.close()
         time.sleep(0.2)
-        c2 = k.ipc()
+        c2 = self.ipc(k)
         bad = c2.request("app.register", {"manifest": manifest, "resumeToken": "wrong"})
         self.assertEqual(bad["error"]["code"], "UNAUTHORIZED")
         ok = c2.request("app.register", {"manifest": manifest, "resumeToken": token})
@@ -162,7 +162,7 @@ class RegistrationTest(KernelTest):
         self.assertEqual(again["capabilityId"], cap["capabilityId"])
         c2.close()
         time.sleep(2.5)  # past the window: released, the token no longer works
-        c3 = k.ipc()
+        c3 = self.ipc(k)
         late = c3.request("app.register", {"manifest": manifest, "resumeToken": token})
         self.assertEqual(late["error"]["code"], "UNAUTHORIZED")
 

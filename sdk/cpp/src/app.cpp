@@ -12,6 +12,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "common/async.h"
 #include "common/json_schema.h"
 #include "protocol/hooks.h"
 #include "protocol/methods.h"
@@ -70,6 +71,12 @@ void UseStderrLogging(const std::string& logger_name) {
   auto logger = std::make_shared<spdlog::logger>(logger_name, std::make_shared<spdlog::sinks::stderr_sink_mt>());
   logger->set_pattern("[%l] %v");
   logger->flush_on(spdlog::level::trace);
+  spdlog::level::level_enum level = spdlog::level::info;
+  if (const char* name = std::getenv("OPENCLAWOS_LOG_LEVEL"); name && *name) {
+    level = spdlog::level::from_str(name);  // unknown names give "off"; keep info then
+    if (level == spdlog::level::off && std::string_view(name) != "off") level = spdlog::level::info;
+  }
+  logger->set_level(level);
   spdlog::set_default_logger(std::move(logger));
 }
 
@@ -137,8 +144,11 @@ asio::awaitable<int> App::RunAsync() {
   });
   client_->OnEvent(std::string(oc::protocol::kEventAppShutdown), [this](const json::value& payload) {
     std::string reason = "the kernel asked";
-    if (const json::object* o = payload.if_object())
+    if (const json::object* o = payload.if_object()) {
       if (auto r = oc::GetString(*o, "reason")) reason += " (" + std::string(*r) + ")";
+      if (auto timeout = oc::GetInt(*o, "timeout"); timeout && *timeout > 0 && !exit_code_)
+        teardown_budget_ = std::chrono::milliseconds(*timeout * 8 / 10);
+    }
     RequestStop(0, reason);
   });
   client_->OnConnectionLost([this](const Error& why) { RequestStop(1, why.message); });
@@ -148,6 +158,11 @@ asio::awaitable<int> App::RunAsync() {
     spdlog::error("app: cannot register with the kernel: {}", registered.error().message);
     signals_.cancel();
     co_return 1;
+  }
+  if (exit_code_) {  // stopped while connecting: nothing was set up
+    client_->Close();
+    signals_.cancel();
+    co_return *exit_code_;
   }
   co_return co_await Serve();
 }
@@ -163,24 +178,46 @@ asio::awaitable<int> App::Serve() {
 
   if (!exit_code_) {
     Result<json::value> ready = co_await client_->Request("app.ready", json::object());
-    if (!ready.ok())
-      RequestStop(1, "app.ready failed: " + ready.error().message);
-    else
+    if (ready.ok()) {
+      spdlog::info("{} ready", AppId());
       OnReady();
+    } else {
+      RequestStop(1, "app.ready failed: " + ready.error().message);
+    }
   }
   while (!exit_code_) {
     stop_timer_.expires_at(asio::steady_timer::time_point::max());
     boost::system::error_code ec;
     co_await stop_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
-  try {
-    co_await Teardown();
-  } catch (const std::exception& e) {
-    spdlog::error("app: Teardown threw: {}", e.what());
-  }
+  co_await RunTeardown();
   client_->Close();
   signals_.cancel();
   co_return *exit_code_;
+}
+
+// Teardown runs as its own task so that one which does not finish in its budget cannot keep the
+// process alive past the kernel's patience.
+asio::awaitable<void> App::RunTeardown() {
+  auto finished = std::make_shared<oc::Pending<bool>>(io_->get_executor());
+  Spawn([](App* app, std::shared_ptr<oc::Pending<bool>> done) -> asio::awaitable<void> {
+    try {
+      co_await app->Teardown();
+    } catch (const std::exception& e) {
+      spdlog::error("app: Teardown threw: {}", e.what());
+    }
+    done->Set(true);
+  }(this, finished));
+  if (!(co_await finished->Wait(teardown_budget_)))
+    spdlog::warn("app: Teardown did not finish within {} ms; exiting anyway", teardown_budget_.count());
+}
+
+std::string App::AppId() const {
+  if (const json::object* reg = client_->registration().if_object())
+    if (auto id = oc::GetString(*reg, "appId")) return std::string(*id);
+  if (const json::object* m = manifest_.if_object())
+    if (auto id = oc::GetString(*m, "id")) return std::string(*id);
+  return "app";
 }
 
 asio::awaitable<Result<json::value>> App::RegisterCapability(std::string type, json::value config) {
@@ -280,8 +317,9 @@ asio::awaitable<void> App::DeliverHook(HookFunction fn, json::value payload) {
   try {
     answer = co_await fn(payload);
   } catch (const std::exception& e) {
-    spdlog::error("app: hook handler threw: {}", e.what());
-    answer.reset();  // an interceptor that failed lets the event continue
+    // No answer: the kernel's timeout policy decides, which keeps fail-closed hooks closed.
+    spdlog::error("app: hook handler threw: {}; not answering", e.what());
+    co_return;
   }
   if (!IsTrue(payload, "intercept")) co_return;
   auto event_id = oc::GetString(payload.as_object(), "eventId");

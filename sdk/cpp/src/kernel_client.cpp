@@ -124,7 +124,7 @@ struct KernelClient::Impl : std::enable_shared_from_this<KernelClient::Impl> {
     if (!c || !c->open) return MakeError(ErrorCode::kConnectionClosed, "not connected to the kernel");
     std::string line = protocol::SerializeFrame(frame);
     if (line.size() - 1 > options.max_frame_bytes)
-      return MakeError(ErrorCode::kInvalidParams,
+      return MakeError(ErrorCode::kInvalidRequest,
                        "frame too large (" + std::to_string(line.size() - 1) + " bytes, limit " +
                            std::to_string(options.max_frame_bytes) + ")");
     c->outgoing.push_back(std::move(line));
@@ -150,8 +150,9 @@ struct KernelClient::Impl : std::enable_shared_from_this<KernelClient::Impl> {
     }
   }
 
-  // Sends a request on `c` and waits for its response.
-  asio::awaitable<Result<json::value>> RequestOn(ConnectionPtr c, std::string method, json::value params) {
+  // Sends a request on `c` and waits for its response (up to `timeout`, default request_timeout).
+  asio::awaitable<Result<json::value>> RequestOn(ConnectionPtr c, std::string method, json::value params,
+                                                 std::optional<std::chrono::milliseconds> timeout = {}) {
     protocol::Frame frame = protocol::MakeRequest(std::move(method), std::move(params));
     std::string id = frame.id;
     auto reply = std::make_shared<PendingReply>(io.get_executor());
@@ -160,11 +161,12 @@ struct KernelClient::Impl : std::enable_shared_from_this<KernelClient::Impl> {
       pending.erase(id);
       co_return sent.error();
     }
-    auto answer = co_await reply->Wait(options.request_timeout);
+    auto wait = timeout.value_or(options.request_timeout);
+    auto answer = co_await reply->Wait(wait);
     pending.erase(id);
     if (!answer)
-      co_return MakeError(ErrorCode::kTimeout, frame.method + ": no response within " +
-                                                   std::to_string(options.request_timeout.count()) + " ms");
+      co_return MakeError(ErrorCode::kTimeout,
+                          frame.method + ": no response within " + std::to_string(wait.count()) + " ms");
     co_return std::move(*answer);
   }
 
@@ -191,7 +193,7 @@ struct KernelClient::Impl : std::enable_shared_from_this<KernelClient::Impl> {
 
   // ---- connecting ----
 
-  asio::awaitable<Result<json::value>> Register(json::object params) {
+  asio::awaitable<Result<json::value>> Register(json::object params, std::chrono::milliseconds timeout) {
     auto c = std::make_shared<Connection>(io, options.max_frame_bytes);
     boost::system::error_code ec;
     co_await c->socket.async_connect(asio::local::stream_protocol::endpoint(options.socket_path),
@@ -206,9 +208,11 @@ struct KernelClient::Impl : std::enable_shared_from_this<KernelClient::Impl> {
     conn = c;
     Spawn(ReadLoop(c));
     Spawn(WriteLoop(c));
-    Result<json::value> result = co_await RequestOn(c, "app.register", std::move(params));
+    Result<json::value> result = co_await RequestOn(c, "app.register", std::move(params), timeout);
     if (result.ok() && !result->is_object())
       result = MakeError(ErrorCode::kInternalError, "app.register answered with a non-object");
+    if (result.ok() && (conn != c || !c->open))  // dropped between the answer and this resumption
+      result = MakeError(ErrorCode::kConnectionClosed, "connection to the kernel lost while registering");
     if (!result.ok()) {
       if (conn == c) conn.reset();
       c->Shutdown();
@@ -232,7 +236,7 @@ struct KernelClient::Impl : std::enable_shared_from_this<KernelClient::Impl> {
     state = State::kConnecting;
     json::object params{{"manifest", manifest}};
     if (!options.spawn_token.empty()) params["spawnToken"] = options.spawn_token;
-    Result<json::value> result = co_await Register(std::move(params));
+    Result<json::value> result = co_await Register(std::move(params), options.request_timeout);
     if (!result.ok()) {
       if (state != State::kClosed) state = State::kIdle;
       NotifyRegistrationWaiters(false);
@@ -248,13 +252,21 @@ struct KernelClient::Impl : std::enable_shared_from_this<KernelClient::Impl> {
   }
 
   asio::awaitable<void> ReconnectLoop() {
+    auto give_up_at = std::chrono::steady_clock::now() + options.resume_window;
     for (int attempt = 0; state == State::kReconnecting; ++attempt) {
       reconnect_timer.expires_after(ReconnectDelay(attempt));
       boost::system::error_code ec;
       co_await reconnect_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       if (state != State::kReconnecting) co_return;
+      if (std::chrono::steady_clock::now() >= give_up_at) {
+        GiveUp(MakeError(ErrorCode::kConnectionClosed,
+                         "could not resume within " + std::to_string(options.resume_window.count()) + " ms"));
+        co_return;
+      }
       json::object params{{"manifest", manifest}, {"resumeToken", resume_token}};
-      Result<json::value> result = co_await Register(std::move(params));
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(give_up_at - std::chrono::steady_clock::now());
+      auto timeout = std::clamp(left, std::chrono::milliseconds(1), options.request_timeout);
+      Result<json::value> result = co_await Register(std::move(params), timeout);
       if (result.ok()) {
         spdlog::info("sdk: reconnected to the kernel after {} attempt(s)", attempt + 1);
         co_return;
@@ -359,7 +371,9 @@ struct KernelClient::Impl : std::enable_shared_from_this<KernelClient::Impl> {
             if (c->open) HandleLine(c, line);
           },
           [&] {
-            spdlog::warn("sdk: dropped a frame from the kernel over {} bytes", options.max_frame_bytes);
+            std::string limit = std::to_string(options.max_frame_bytes);
+            spdlog::warn("sdk: dropped a frame from the kernel over {} bytes", limit);
+            if (c->open) AnswerBadInput(c, "frame too large (limit " + limit + " bytes)");
           });
     }
   }
@@ -367,8 +381,11 @@ struct KernelClient::Impl : std::enable_shared_from_this<KernelClient::Impl> {
   void HandleLine(const ConnectionPtr& c, std::string_view line) {
     Result<protocol::Frame> frame = protocol::ParseFrame(line);
     if (!frame.ok()) {
-      // Answering would not help: the kernel never sends malformed frames on purpose.
       spdlog::warn("sdk: ignoring an unreadable frame from the kernel: {}", frame.error().message);
+      // The kernel's rule for bad input, mirrored; a response is never answered (no ping-pong).
+      Result<json::value> raw = oc::ParseJson(line);
+      const json::object* o = raw.ok() ? raw->if_object() : nullptr;
+      if (!o || oc::GetString(*o, "type") != "response") AnswerBadInput(c, frame.error().message);
       return;
     }
     switch (frame->type) {
@@ -377,6 +394,11 @@ struct KernelClient::Impl : std::enable_shared_from_this<KernelClient::Impl> {
       case protocol::FrameType::kEvent: HandleEvent(frame.value()); break;
       case protocol::FrameType::kRequest: HandleRequest(c, std::move(frame).value()); break;
     }
+  }
+
+  void AnswerBadInput(const ConnectionPtr& c, std::string message) {
+    (void)Send(c, protocol::MakeErrorResponse(json::value(nullptr),
+                                              MakeError(ErrorCode::kInvalidRequest, std::move(message))));
   }
 
   void HandleResponse(protocol::Frame frame) {

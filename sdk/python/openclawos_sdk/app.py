@@ -112,8 +112,9 @@ class App:
     def run(self) -> NoReturn:
         """Configures stderr logging, serves, and exits the process with serve()'s status."""
         if not logging.getLogger().handlers:
+            level = logging.getLevelName(os.environ.get("OPENCLAWOS_LOG_LEVEL", "INFO").upper())
             logging.basicConfig(stream=sys.stderr,
-                                level=os.environ.get("OPENCLAWOS_LOG_LEVEL", "INFO").upper(),
+                                level=level if isinstance(level, int) else logging.INFO,
                                 format="%(levelname)s %(name)s: %(message)s")
         sys.exit(asyncio.run(self.serve()))
 

@@ -317,13 +317,15 @@ class KernelClient:
         try:
             await self._send(frame)
             remaining = max(deadline - loop.time(), 0.0)
-            return await asyncio.wait_for(asyncio.shield(future), remaining)
+            return await asyncio.wait_for(future, remaining)
         except asyncio.TimeoutError:
             raise KernelError(ErrorCode.TIMEOUT, f"no response to {method}") from None
         finally:
             self._pending.pop(frame["id"], None)
             if not future.done():
                 future.cancel()
+            elif not future.cancelled():
+                future.exception()  # failed while we were being cancelled: mark it seen
 
     async def _wait_connected(self, timeout: Optional[float]) -> None:
         if self._closed.is_set():

@@ -436,7 +436,9 @@ class HeartbeatAndResumeTest(PeerTestCase):
         conn2 = await self.kernel.accept(timeout=3)
         frame = await conn2.expect_request("app.register")
         await conn2.reply(frame, {"appId": "test-app", "token": "tok-2"})
-        await asyncio.sleep(0.05)
+        task = asyncio.create_task(self.client.request("session.list", {}))
+        await FakeKernel.grant(conn2, "session.list")
+        await task
         self.assertTrue(self.client.connected)
 
     async def test_resume_refused_closes_client(self) -> None:

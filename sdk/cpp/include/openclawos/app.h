@@ -13,6 +13,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -41,8 +42,9 @@ oc::json::value HookResultFor(std::optional<oc::json::value> handler_return);
 // {output: error.message, isError: true} so the agent sees why the tool failed.
 oc::json::value ToolInvokeResultFor(const oc::Result<oc::json::value>& tool_return);
 
-// Routes stderr logging: replaces spdlog's default logger with one writing "[level] message" lines
-// to stderr (the kernel captures an app's stderr into its log). Run() calls it.
+// Routes logging to stderr: replaces spdlog's default logger with one writing "[level] message"
+// lines to stderr (the kernel captures an app's stderr into its log). The level comes from
+// $OPENCLAWOS_LOG_LEVEL (trace, debug, info, warn, error; default info). Run() calls it.
 void UseStderrLogging(const std::string& logger_name);
 
 class App {
@@ -53,10 +55,13 @@ class App {
   App(const App&) = delete;
   App& operator=(const App&) = delete;
 
-  // Reads the manifest, connects and registers (app.register), runs Setup(), sends app.ready, then
-  // serves until the "app:shutdown" event or SIGTERM/SIGINT; then Teardown(), close, return 0.
-  // Fatal errors (unreadable manifest, registration refused, Setup or app.ready failed, the
-  // connection lost for good) are logged and return 1. Call once.
+  // Reads the manifest, connects and registers (app.register), runs Setup(), sends app.ready and
+  // logs "<app-id> ready", then serves until the "app:shutdown" event, SIGTERM/SIGINT or
+  // RequestStop(); then Teardown(), close, return 0. Teardown gets 80 % of the shutdown event's
+  // `timeout` (5 s otherwise); Run does not wait longer for it. Fatal errors (unreadable manifest,
+  // registration refused, Setup or app.ready failed, the connection lost for good) are logged and
+  // return 1. Teardown() runs whenever Setup() ran, also after a failed Setup. Background work
+  // still pending when Run returns is abandoned. Call once; afterwards kernel() is closed.
   int Run();
 
  protected:
@@ -84,6 +89,8 @@ class App {
   // event payload {eventId, hookName, data, context, intercept?} of those hooks, `fn` runs as its own
   // coroutine. When the payload has "intercept": true the kernel awaits an answer, sent as
   // hook.result {eventId, result: HookResultFor(fn's return)}; otherwise the return is ignored.
+  // If `fn` throws, no answer is sent: the kernel's timeout policy decides (continue, or block for
+  // hooks.failClosed), so a bug cannot turn a fail-closed hook into "continue".
   // Payloads marked "delivery": true belong to ChannelApp and are not passed to `fn`.
   // Aliases are resolved (agent_completed → agent_end). Calling again adds handlers.
   boost::asio::awaitable<oc::Result<oc::json::value>> Subscribe(std::vector<std::string> events, HookFunction fn);
@@ -105,6 +112,8 @@ class App {
  private:
   boost::asio::awaitable<int> RunAsync();
   boost::asio::awaitable<int> Serve();
+  boost::asio::awaitable<void> RunTeardown();
+  std::string AppId() const;
   boost::asio::awaitable<oc::Result<oc::json::value>> InvokeTool(oc::json::value params);
   boost::asio::awaitable<oc::Result<oc::json::value>> InvokeMethod(oc::json::value params);
   boost::asio::awaitable<void> DeliverHook(HookFunction fn, oc::json::value payload);
@@ -117,6 +126,7 @@ class App {
   boost::asio::steady_timer stop_timer_;
   boost::asio::signal_set signals_;
   std::optional<int> exit_code_;
+  std::chrono::milliseconds teardown_budget_{5000};
   struct RegisteredTool {
     oc::json::value input_schema;  // tool.invoke input is checked against it before `fn` runs
     ToolFunction fn;

@@ -36,7 +36,8 @@ class ChannelApp : public App {
   // "hook:message_sending" events marked "delivery": true: for data {channelId, target, content,
   // metadata} it calls Deliver and sends hook.result {eventId, result: DeliveryResultFor(...)}.
   // A delivery for another channel id is answered {delivered:false, error}. Subclasses that override
-  // Setup must call ChannelApp::Setup() first and fail when it fails.
+  // Setup must call ChannelApp::Setup() and fail when it fails; call it last, once the platform
+  // connection is up, so that no delivery arrives before it can be sent.
   boost::asio::awaitable<oc::Status> Setup() override;
 
  private:

@@ -11,6 +11,8 @@
 // Errors: every failure is an oc::Error. A kernel error response comes back with the kernel's code;
 // local failures use TIMEOUT (no answer in request_timeout) and CONNECTION_CLOSED (not connected,
 // connection lost before the answer, or Close() called).
+// Bad input from the kernel: lines that are not valid frames (or too long) are logged and answered
+// with INVALID_REQUEST (requestId null), the kernel's own rule; malformed responses are only logged.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -34,6 +36,9 @@ struct ClientOptions {
   size_t max_frame_bytes = 1 << 20;  // larger incoming lines are dropped; larger outgoing frames refused
   std::chrono::milliseconds request_timeout{30000};
   bool auto_reconnect = true;
+  // How long reconnection keeps trying after a drop (the kernel's ipc.resumeWindowMs, default 10 s:
+  // later, it would refuse the resume anyway).
+  std::chrono::milliseconds resume_window{10000};
 };
 
 // Fills the empty fields of `options` from the environment; the socket path falls back to
@@ -62,13 +67,15 @@ class KernelClient {
   // the connection is closed again on any error. CONFLICT when already connected.
   // Reconnection: when an established connection drops (not through Close()) and auto_reconnect is
   // set, the client retries with ReconnectDelay() and re-registers with {manifest, resumeToken: token}.
-  // Requests made meanwhile wait (up to request_timeout) for the new registration. A refused resume
-  // ends the client (see OnConnectionLost).
+  // Requests in flight fail with CONNECTION_CLOSED; requests made meanwhile wait (up to
+  // request_timeout) for the new registration; heartbeats pause. A refused resume, or no success
+  // within resume_window, ends the client (see OnConnectionLost).
   boost::asio::awaitable<oc::Result<oc::json::value>> Connect(oc::json::value manifest);
 
   // Sends a request and waits for the response correlated by requestId: its `result`, or its `error`
-  // as an oc::Error with the same code. INVALID_PARAMS (nothing sent) when the frame would exceed
-  // max_frame_bytes. Concurrent requests are written whole, one frame after another, in call order.
+  // as an oc::Error with the same code. INVALID_REQUEST (nothing sent, the connection stays usable)
+  // when the frame would exceed max_frame_bytes. Concurrent requests are written whole, one frame
+  // after another, in call order.
   boost::asio::awaitable<oc::Result<oc::json::value>> Request(std::string method, oc::json::value params);
 
   // Starts a streaming request (e.g. config.watch). Returns its requestId once the kernel has

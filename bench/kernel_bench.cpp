@@ -1,0 +1,309 @@
+// Kernel benchmarks (issue: kernel foundation). Prints figures; asserts nothing.
+//
+//   ipc round trip    app.heartbeat request → response on one registered connection, p50/p99,
+//                     next to a raw Unix-socket ping-pong of the same frame (the physical floor)
+//   ipc throughput    pipelined app.heartbeat requests/s on 1 and on 8 connections
+//   idle RSS          kernel VmRSS with 0 and with 3 apps running
+//   ready time        `openclaw gateway` exec → IPC socket and HTTP port both accept, p50
+//
+// Usage: kernel_bench [--quick] (OPENCLAW_BIN, default ./bin/openclaw relative to the build dir).
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double Micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
+
+double Percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
+}
+
+int ConnectUnix(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool TcpAccepts(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+  close(fd);
+  return ok;
+}
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+// Reads until `count` newline-terminated lines have arrived; returns false on EOF.
+class LineReader {
+ public:
+  explicit LineReader(int fd) : fd_(fd) {}
+  bool ReadLines(size_t count) {
+    while (count > 0) {
+      if (pos_ == len_) {
+        ssize_t n = read(fd_, buf_, sizeof(buf_));
+        if (n <= 0) return false;
+        pos_ = 0;
+        len_ = static_cast<size_t>(n);
+      }
+      const char* nl = static_cast<const char*>(memchr(buf_ + pos_, '\n', len_ - pos_));
+      if (!nl) {
+        pos_ = len_;
+        continue;
+      }
+      pos_ = static_cast<size_t>(nl - buf_) + 1;
+      --count;
+    }
+    return true;
+  }
+
+ private:
+  int fd_;
+  char buf_[1 << 16];
+  size_t pos_ = 0, len_ = 0;
+};
+
+void WriteAll(int fd, const std::string& s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    ssize_t n = write(fd, s.data() + off, s.size() - off);
+    if (n <= 0) return;
+    off += static_cast<size_t>(n);
+  }
+}
+
+std::string Heartbeat(int i) {
+  return "{\"id\":\"" + std::to_string(i) + "\",\"type\":\"request\",\"timestamp\":1,\"method\":\"app.heartbeat\",\"params\":{}}\n";
+}
+
+struct KernelProcess {
+  pid_t pid = -1;
+  fs::path home;
+  std::string socket;
+  int port = 0;
+};
+
+KernelProcess StartKernel(const std::string& bin, const fs::path& home, bool wait = true) {
+  KernelProcess k;
+  k.home = home;
+  k.socket = (home / "kernel.sock").string();
+  k.port = FreePort();
+  k.pid = fork();
+  if (k.pid == 0) {
+    setenv("OPENCLAWOS_HOME", home.c_str(), 1);
+    setenv("OPENCLAWOS_SOCKET", k.socket.c_str(), 1);
+    setenv("OPENCLAW_PORT", std::to_string(k.port).c_str(), 1);
+    setenv("OPENCLAWOS_SHIPPED_PACKAGES", (home / "shipped").c_str(), 1);
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    execl(bin.c_str(), bin.c_str(), "gateway", nullptr);
+    _exit(127);
+  }
+  if (wait)
+    while (!(fs::exists(k.socket) && TcpAccepts(k.port))) std::this_thread::sleep_for(std::chrono::microseconds(200));
+  return k;
+}
+
+void StopKernel(KernelProcess& k) {
+  kill(k.pid, SIGTERM);
+  int status;
+  waitpid(k.pid, &status, 0);
+}
+
+long RssKiB(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
+  return -1;
+}
+
+int RegisterExternal(const std::string& socket_path, const std::string& id) {
+  int fd = ConnectUnix(socket_path);
+  std::string reg = "{\"id\":\"r\",\"type\":\"request\",\"timestamp\":1,\"method\":\"app.register\",\"params\":{\"manifest\":"
+                    "{\"id\":\"" + id + "\",\"name\":\"bench\",\"version\":\"1.0.0\",\"type\":\"app\",\"main\":\"x\","
+                    "\"protocol\":{\"version\":\"1.0\"},\"capabilities\":{}}}}\n";
+  WriteAll(fd, reg);
+  LineReader r(fd);
+  r.ReadLines(1);
+  return fd;
+}
+
+std::vector<double> RoundTrips(int fd, int n) {
+  LineReader r(fd);
+  std::vector<double> out;
+  out.reserve(n);
+  for (int i = 0; i < n; ++i) {
+    std::string hb = Heartbeat(i);
+    auto t0 = Clock::now();
+    WriteAll(fd, hb);
+    r.ReadLines(1);
+    out.push_back(Micros(Clock::now() - t0));
+  }
+  return out;
+}
+
+// The floor: an echo thread answering each line on a socketpair, same frame sizes.
+std::vector<double> RawFloor(int n) {
+  int sv[2];
+  socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+  std::string reply = "{\"id\":\"1\",\"type\":\"response\",\"timestamp\":1,\"requestId\":\"1\",\"success\":true,"
+                      "\"result\":{\"ok\":true,\"serverTime\":1763769600000}}\n";
+  std::thread echo([&] {
+    LineReader r(sv[1]);
+    for (int i = 0; i < n; ++i) {
+      if (!r.ReadLines(1)) return;
+      WriteAll(sv[1], reply);
+    }
+  });
+  auto v = RoundTrips(sv[0], n);
+  echo.join();
+  close(sv[0]);
+  close(sv[1]);
+  return v;
+}
+
+// Pipelined requests: keeps `window` requests outstanding per connection.
+double Throughput(const std::string& socket_path, int connections, int per_connection) {
+  std::vector<int> fds;
+  for (int c = 0; c < connections; ++c) fds.push_back(RegisterExternal(socket_path, "bench-" + std::to_string(c)));
+  std::atomic<int> go{0};
+  std::vector<std::thread> threads;
+  auto t0 = Clock::now();
+  for (int c = 0; c < connections; ++c) {
+    threads.emplace_back([&, fd = fds[c]] {
+      const int window = 128;
+      std::thread reader([&] {
+        LineReader r(fd);
+        r.ReadLines(static_cast<size_t>(per_connection));
+      });
+      std::string batch;
+      for (int i = 0; i < per_connection; i += window) {
+        batch.clear();
+        for (int j = i; j < std::min(per_connection, i + window); ++j) batch += Heartbeat(j);
+        WriteAll(fd, batch);
+      }
+      reader.join();
+    });
+  }
+  for (auto& t : threads) t.join();
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  for (int fd : fds) close(fd);
+  (void)go;
+  return connections * per_connection / secs;
+}
+
+void InstallSleeper(const fs::path& home, int i) {
+  fs::path dir = home / "packages" / ("idle-" + std::to_string(i));
+  fs::create_directories(dir);
+  std::ofstream(dir / "openclawos.manifest.json")
+      << "{\"id\":\"idle-" << i << "\",\"name\":\"idle\",\"version\":\"1.0.0\",\"type\":\"app\",\"main\":\"app.sh\","
+      << "\"protocol\":{\"version\":\"1.0\"},\"capabilities\":{}}";
+  // A minimal app in shell: it registers with its spawn token, reports ready and idles.
+  std::ofstream(dir / "app.sh")
+      << "#!/bin/sh\nexec python3 -c '\nimport os,socket,json,time\ns=socket.socket(socket.AF_UNIX)\n"
+      << "s.connect(os.environ[\"OPENCLAWOS_SOCKET\"])\nm=json.load(open(\"openclawos.manifest.json\"))\n"
+      << "def req(i,meth,p): s.sendall((json.dumps(dict(id=str(i),type=\"request\",timestamp=1,method=meth,params=p))+\"\\n\").encode()); s.recv(65536)\n"
+      << "req(1,\"app.register\",dict(manifest=m,spawnToken=os.environ[\"OPENCLAWOS_APP_TOKEN\"]))\nreq(2,\"app.ready\",{})\n"
+      << "time.sleep(3600)'\n";
+  fs::permissions(dir / "app.sh", fs::perms::owner_all);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = argc > 1 && std::string(argv[1]) == "--quick";
+  std::string bin = std::getenv("OPENCLAW_BIN") ? std::getenv("OPENCLAW_BIN") : "bin/openclaw";
+  fs::path root = fs::temp_directory_path() / ("oc-bench-" + std::to_string(getpid()));
+  fs::create_directories(root);
+  const int n = quick ? 2000 : 50000;
+
+  // Kernel with external apps allowed so the bench client can register without being spawned.
+  fs::path home = root / "ipc";
+  fs::create_directories(home);
+  std::ofstream(home / "config.json") << "{\"ipc\":{\"allowExternalApps\":true},\"logging\":{\"level\":\"warn\"}}";
+  KernelProcess k = StartKernel(bin, home);
+  int fd = RegisterExternal(k.socket, "bench-rtt");
+  RoundTrips(fd, n / 10);  // warm-up
+  auto rtt = RoundTrips(fd, n);
+  close(fd);
+  auto floor = RawFloor(n);
+  double p50 = Percentile(rtt, 0.5), p99 = Percentile(rtt, 0.99);
+  double f50 = Percentile(floor, 0.5), f99 = Percentile(floor, 0.99);
+  std::printf("ipc round trip (app.heartbeat)   p50 %7.1f us   p99 %7.1f us\n", p50, p99);
+  std::printf("raw unix-socket ping-pong        p50 %7.1f us   p99 %7.1f us\n", f50, f99);
+  std::printf("ratio kernel/raw                 p50 %7.2fx    p99 %7.2fx   (target <= 3x)\n", p50 / f50, p99 / f99);
+  std::printf("ipc throughput, 1 connection     %9.0f requests/s (target >= 100k)\n", Throughput(k.socket, 1, n * 4));
+  std::printf("ipc throughput, 8 connections    %9.0f requests/s\n", Throughput(k.socket, 8, n));
+  StopKernel(k);
+
+  fs::path idle_home = root / "idle";
+  fs::create_directories(idle_home);
+  std::ofstream(idle_home / "config.json") << "{}";
+  KernelProcess idle = StartKernel(bin, idle_home);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  std::printf("kernel idle RSS, 0 apps          %9.1f MiB (target <= 8)\n", RssKiB(idle.pid) / 1024.0);
+  StopKernel(idle);
+  for (int i = 0; i < 3; ++i) InstallSleeper(idle_home, i);
+  idle = StartKernel(bin, idle_home);
+  std::this_thread::sleep_for(std::chrono::milliseconds(quick ? 1500 : 3000));
+  std::printf("kernel idle RSS, 3 apps          %9.1f MiB (target <= 8)\n", RssKiB(idle.pid) / 1024.0);
+  StopKernel(idle);
+
+  std::vector<double> ready;
+  fs::path start_home = root / "start";
+  fs::create_directories(start_home);
+  std::ofstream(start_home / "config.json") << "{}";
+  for (int i = 0; i < (quick ? 5 : 30); ++i) {
+    auto t0 = Clock::now();
+    KernelProcess s = StartKernel(bin, start_home);
+    ready.push_back(Micros(Clock::now() - t0) / 1000.0);
+    StopKernel(s);
+  }
+  std::printf("gateway start → accepting        p50 %7.1f ms   p99 %7.1f ms (target <= 20 ms)\n",
+              Percentile(ready, 0.5), Percentile(ready, 0.99));
+  fs::remove_all(root);
+  return 0;
+}
