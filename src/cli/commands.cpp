@@ -236,7 +236,7 @@ int CmdAppsInstall(const Options& o) {
               << (r->at("started").as_bool() ? " (started)" : "") << "\n";
     return kOk;
   }
-  auto installed = registry::InstallPackage(src, Paths().packages);
+  auto installed = registry::InstallPackage(src, Paths().packages, ShippedPackages());
   if (!installed.ok()) {
     std::cerr << "openclaw: install failed: " << installed.error().message << "\n";
     return kFail;

@@ -35,6 +35,8 @@ std::optional<int64_t> GetInt(const json::object& o, std::string_view key) {
   if (v->is_uint64() && v->get_uint64() <= INT64_MAX) return static_cast<int64_t>(v->get_uint64());
   if (v->is_double()) {
     double d = v->get_double();
+    // Range first: converting an out-of-range double to int64 is undefined (found by fuzz_frame).
+    if (!(d >= -9.2e18 && d <= 9.2e18)) return std::nullopt;
     if (d == static_cast<double>(static_cast<int64_t>(d))) return static_cast<int64_t>(d);
   }
   return std::nullopt;
@@ -99,6 +101,17 @@ std::string IndexPath(std::string_view base, size_t index) {
   s += std::to_string(index);
   s += ']';
   return s;
+}
+
+std::string_view JsonTypeName(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::object: return "object";
+    case json::kind::array: return "array";
+    case json::kind::string: return "string";
+    case json::kind::bool_: return "boolean";
+    case json::kind::null: return "null";
+    default: return "number";
+  }
 }
 
 int64_t NowMs() {

@@ -36,6 +36,10 @@ std::vector<std::string> SplitPath(std::string_view dotted);
 std::string JoinPath(std::string_view base, std::string_view key);
 std::string IndexPath(std::string_view base, size_t index);
 
+// The JSON type of a value as users know it: object, array, string, boolean, null, number (every
+// numeric kind is "number"). For error messages.
+std::string_view JsonTypeName(const json::value& v);
+
 // Milliseconds since the Unix epoch (wall clock), as used by frame timestamps.
 int64_t NowMs();
 

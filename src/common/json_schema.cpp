@@ -22,18 +22,6 @@ const RE2& CachedRegex(const std::string& pattern) {
   return *slot;
 }
 
-std::string_view KindName(const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::object: return "object";
-    case json::kind::array: return "array";
-    case json::kind::string: return "string";
-    case json::kind::bool_: return "boolean";
-    case json::kind::null: return "null";
-    case json::kind::double_: return "number";
-    default: return "integer";
-  }
-}
-
 bool IsWholeNumber(const json::value& v) {
   if (v.is_int64() || v.is_uint64()) return true;
   if (!v.is_double()) return false;
@@ -100,7 +88,7 @@ class Validator {
     } else {
       return true;
     }
-    Add(path, "expected " + expected + ", got " + std::string(KindName(v)));
+    Add(path, "expected " + expected + ", got " + std::string(JsonTypeName(v)));
     return false;
   }
 

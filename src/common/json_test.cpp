@@ -28,6 +28,16 @@ TEST(Json, FindPathKeepsScopedIdsWhole) {
   EXPECT_EQ(SplitPath("a.@s/n.b"), (std::vector<std::string>{"a", "@s/n", "b"}));
 }
 
+TEST(Json, GetIntRefusesOutOfRangeDoubles) {
+  auto v = ParseJson(R"({"a":1e300,"b":-1e300,"c":42.0,"d":4.5})");
+  ASSERT_TRUE(v.ok());
+  const auto& o = v->as_object();
+  EXPECT_FALSE(GetInt(o, "a").has_value());
+  EXPECT_FALSE(GetInt(o, "b").has_value());
+  EXPECT_EQ(GetInt(o, "c"), 42);
+  EXPECT_FALSE(GetInt(o, "d").has_value());
+}
+
 TEST(Json, ErrorRoundTrip) {
   Error e = MakeError(ErrorCode::kInvalidParams, "bad", json::object{{"path", "params.x"}});
   Error back = Error::FromJson(e.ToJson());

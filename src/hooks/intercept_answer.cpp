@@ -3,21 +3,6 @@
 namespace oc::hooks {
 namespace {
 
-// "number" covers int64, uint64 and double: 3 and 3.5 are the same kind to an app author.
-std::string_view KindName(const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::null: return "null";
-    case json::kind::bool_: return "boolean";
-    case json::kind::int64:
-    case json::kind::uint64:
-    case json::kind::double_: return "number";
-    case json::kind::string: return "string";
-    case json::kind::array: return "array";
-    case json::kind::object: return "object";
-  }
-  return "unknown";
-}
-
 InterceptAnswer Invalid(std::string why) {
   return {InterceptAnswer::Action::kInvalid, nullptr, std::move(why)};
 }
@@ -33,16 +18,16 @@ InterceptAnswer Modify(const json::value& data, const json::value& original) {
 Status ValidateModifiedData(const json::value& modified, const json::value& original) {
   if (!modified.is_object())
     return MakeError(ErrorCode::kInvalidParams,
-                     "modified data must be an object, got " + std::string(KindName(modified)));
+                     "modified data must be an object, got " + std::string(JsonTypeName(modified)));
   if (!original.is_object()) return Status::Ok();
   const json::object& now = modified.get_object();
   for (const auto& [key, before] : original.get_object()) {
     auto it = now.find(key);
     if (it == now.end()) continue;  // absent fields are kept as they are (shallow merge)
-    if (KindName(it->value()) != KindName(before))
+    if (JsonTypeName(it->value()) != JsonTypeName(before))
       return MakeError(ErrorCode::kInvalidParams,
-                       "field " + std::string(key) + " changed from " + std::string(KindName(before)) +
-                           " to " + std::string(KindName(it->value())));
+                       "field " + std::string(key) + " changed from " + std::string(JsonTypeName(before)) +
+                           " to " + std::string(JsonTypeName(it->value())));
   }
   return Status::Ok();
 }
@@ -50,7 +35,7 @@ Status ValidateModifiedData(const json::value& modified, const json::value& orig
 InterceptAnswer InterpretInterceptAnswer(const json::value& result, const json::value& original) {
   if (result.is_null()) return {InterceptAnswer::Action::kBlock, nullptr, {}};
   if (!result.is_object())
-    return Invalid("result must be an object or null, got " + std::string(KindName(result)));
+    return Invalid("result must be an object or null, got " + std::string(JsonTypeName(result)));
   const json::object& answer = result.get_object();
   const json::value* action_value = answer.if_contains("action");
   if (action_value == nullptr) return Modify(result, original);  // shorthand: the data itself

@@ -81,6 +81,14 @@ Status Kernel::Start() {
   ipc_ = std::make_unique<ipc::IpcServer>(io_, std::move(ipc_options), *this);
   OC_TRY(ipc_->Listen());
 
+  std::error_code dir_ec;
+  std::filesystem::create_directories(options_.paths.config_file.parent_path(), dir_ec);
+  config_watcher_ = std::make_unique<ConfigWatcher>(io_, options_.paths.config_file, [this] {
+    if (!shutting_down_) (void)Reload();
+  });
+  if (Status w = config_watcher_->Start(); !w.ok())
+    spdlog::warn("config file not watched ({}); send SIGHUP to reload", w.error().message);
+
   supervisor_ = std::make_unique<supervisor::Supervisor>(
       io_, ToSupervisorSettings(config_.supervisor()), *this, options_.paths.socket);
   StartEnabledApps();
@@ -121,6 +129,7 @@ asio::awaitable<void> Kernel::Shutdown(std::string reason) {
     std::reverse(order.begin(), order.end());
     co_await supervisor_->StopAll(order, reason);
   }
+  config_watcher_.reset();
   if (ipc_) ipc_->Stop();
   if (control_) control_->Stop();
   spdlog::info("kernel stopped");

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "config/config.h"
+#include "kernel/config_watcher.h"
 #include "gateway/control_server.h"
 #include "hooks/hook_bus.h"
 #include "ipc/ipc_server.h"
@@ -128,6 +129,7 @@ class Kernel : public ipc::Dispatcher, public supervisor::Observer {
   std::unique_ptr<gateway::ControlServer> control_;
   std::map<std::string, AppSession, std::less<>> sessions_;
   std::vector<ConfigWatch> watches_;
+  std::unique_ptr<ConfigWatcher> config_watcher_;
   bool shutting_down_ = false;
   bool gateway_start_fired_ = false;
   std::unique_ptr<asio::steady_timer> gateway_start_timer_;

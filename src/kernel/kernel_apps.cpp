@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
+#include <set>
 
 #include "kernel/kernel.h"
 
@@ -71,28 +72,59 @@ Result<supervisor::AppSpec> Kernel::BuildSpec(const registry::Package& pkg) cons
   return spec;
 }
 
+namespace {
+// The packages a StartOrder error names: those with a missing dependency, or those in a cycle.
+std::set<std::string> Offenders(const Error& e) {
+  std::set<std::string> out;
+  const auto* data = e.data.if_object();
+  if (!data) return out;
+  if (const auto* missing = GetArray(*data, "missing"))
+    for (const auto& m : *missing)
+      if (auto id = m.is_object() ? GetString(m.as_object(), "package") : std::nullopt) out.emplace(*id);
+  if (const auto* cycle = GetArray(*data, "cycle"))
+    for (const auto& id : *cycle)
+      if (id.is_string()) out.emplace(id.as_string());
+  return out;
+}
+}  // namespace
+
+// Apps in dependency order. Dependencies of every package type count, so all packages are ordered
+// and the result filtered to apps. A package with a missing dependency or in a cycle is left out
+// (and so is whatever depends on it); the others still start.
 std::vector<std::string> Kernel::StartOrder() const {
-  std::vector<registry::Package> apps;
-  for (const auto& p : packages_)
-    if (p.manifest.type == registry::PackageType::kApp) apps.push_back(p);
-  auto order = registry::StartOrder(apps);
-  if (order.ok()) return std::move(order).value();
-  spdlog::error("app dependencies: {}", order.error().message);
-  return {};
+  std::vector<registry::Package> candidates = packages_;
+  auto order = registry::StartOrder(candidates);
+  while (!order.ok()) {
+    spdlog::error("app dependencies: {}", order.error().message);
+    auto offenders = Offenders(order.error());
+    size_t before = candidates.size();
+    std::erase_if(candidates, [&](const registry::Package& p) { return offenders.count(p.manifest.id) > 0; });
+    if (candidates.size() == before) return {};
+    order = registry::StartOrder(candidates);
+  }
+  std::vector<std::string> apps;
+  for (const auto& id : *order)
+    if (const auto* p = FindPackage(id); p && p->manifest.type == registry::PackageType::kApp) apps.push_back(id);
+  return apps;
 }
 
 void Kernel::StartEnabledApps() {
   auto order = StartOrder();
-  for (const auto& id : order) {
-    const auto* pkg = FindPackage(id);
-    if (!pkg) continue;
-    auto spec = BuildSpec(*pkg);
+  std::set<std::string> startable(order.begin(), order.end());
+  for (const auto& pkg : packages_) {  // every app is supervised, so it shows in apps.list
+    if (pkg.manifest.type != registry::PackageType::kApp) continue;
+    auto spec = BuildSpec(pkg);
     if (!spec.ok()) {
-      spdlog::error("app {}: {}", id, spec.error().message);
+      spdlog::error("app {}: {}", pkg.manifest.id, spec.error().message);
       continue;
     }
     supervisor_->Add(std::move(spec).value());
-    if (!AppEnabled(*pkg)) continue;
+    if (!startable.count(pkg.manifest.id))
+      spdlog::error("app {} not started: its dependencies cannot be satisfied", pkg.manifest.id);
+  }
+  for (const auto& id : order) {
+    const auto* pkg = FindPackage(id);
+    if (!pkg || !supervisor_->Has(id) || !AppEnabled(*pkg)) continue;
     if (Status s = supervisor_->Start(id); !s.ok()) spdlog::error("app {}: {}", id, s.error().message);
   }
 }

@@ -133,7 +133,7 @@ void Kernel::RegisterControlMethods() {
     const auto* o = params.if_object();
     auto path = o ? GetString(*o, "path") : std::nullopt;
     if (!path) co_return MakeError(ErrorCode::kInvalidParams, "params.path: is required", json::object{{"path", "params.path"}});
-    auto installed = registry::InstallPackage(std::string(*path), options_.paths.packages);
+    auto installed = registry::InstallPackage(std::string(*path), options_.paths.packages, options_.shipped_packages);
     if (!installed.ok()) co_return installed.error();
     const std::string id = installed->manifest.id;
     if (supervisor_->Has(id)) {

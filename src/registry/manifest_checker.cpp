@@ -7,16 +7,6 @@
 
 namespace oc::registry::internal {
 
-std::string_view JsonTypeName(const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::object: return "object";
-    case json::kind::array: return "array";
-    case json::kind::string: return "string";
-    case json::kind::bool_: return "boolean";
-    case json::kind::null: return "null";
-    default: return "number";
-  }
-}
 
 namespace {
 std::string Expected(std::string_view want, const json::value& got) {

@@ -14,8 +14,7 @@
 
 namespace oc::registry::internal {
 
-// "object", "array", "string", "number", "boolean", "null".
-std::string_view JsonTypeName(const json::value& v);
+using oc::JsonTypeName;  // common/json.h
 
 // `s` as a JSON string literal: quoted, with control characters escaped, so a problem message
 // always stays on one line.

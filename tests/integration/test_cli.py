@@ -127,6 +127,16 @@ class OnlineCliTest(KernelTest):
         self.assertTrue(k.control().call("health")["ok"])
         self.assertIn("config reload refused", k.output())
 
+    def test_config_file_is_watched(self):
+        k = self.kernel({"apps": {"supervisor": fast_supervisor(), "behave": {"enabled": False}}}, apps=[BEHAVE])
+        self.assertEqual(k.status_of("behave")["state"], "stopped")
+        r = k.cli("config", "set", "apps.behave.enabled", "true")  # rename over config.json
+        self.assertEqual(r.returncode, 0, r.stderr)
+        k.wait_state("behave", "ready")
+        k.config["apps"]["behave"]["enabled"] = False
+        k.write_config()  # an editor writing in place
+        k.wait_state("behave", "stopped")
+
     def test_second_kernel_refuses_same_socket(self):
         k = self.kernel()
         twin = Kernel(home=k.home)

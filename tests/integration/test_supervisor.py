@@ -151,6 +151,20 @@ class SupervisorTest(KernelTest):
                    "TEST_BEHAVIOR", "TEST_ACTIONS", "TEST_INTERCEPT", "TEST_OTHER_ID", "PWD", "SHLVL", "_", "LC_CTYPE"}
         self.assertEqual(set(env) - allowed, set(), "only declared variables reach the app")
 
+    def test_dependency_order_and_missing_dependency(self):
+        def needs(*ids):
+            return lambda m: m.update(dependencies={"apps": list(ids)})
+        k = self.kernel(config_for({"base": "normal", "top": "normal", "orphan": "normal"}), start=False)
+        k.install(BEHAVE, "top", needs("base"))
+        k.install(BEHAVE, "base")
+        k.install(BEHAVE, "orphan", needs("ghost"))
+        k.start()
+        top = k.wait_state("top", "ready")
+        base = k.wait_state("base", "ready")
+        self.assertLessEqual(base["startedAt"], top["startedAt"])
+        self.assertEqual(k.status_of("orphan")["state"], "stopped")
+        self.assertIn("missing dependency: orphan requires ghost", k.output())
+
     def test_app_events_on_state_changes(self):
         k = self.start_with({"evt": "normal"})
         ws = k.client()
