@@ -160,14 +160,20 @@ long RssKiB(pid_t pid) {
   return -1;
 }
 
+[[noreturn]] void Die(const std::string& why) {
+  std::fprintf(stderr, "kernel_bench: %s\n", why.c_str());
+  std::exit(1);
+}
+
 int RegisterExternal(const std::string& socket_path, const std::string& id) {
   int fd = ConnectUnix(socket_path);
+  if (fd < 0) Die("cannot connect to " + socket_path + ": " + std::strerror(errno));
   std::string reg = "{\"id\":\"r\",\"type\":\"request\",\"timestamp\":1,\"method\":\"app.register\",\"params\":{\"manifest\":"
                     "{\"id\":\"" + id + "\",\"name\":\"bench\",\"version\":\"1.0.0\",\"type\":\"app\",\"main\":\"x\","
                     "\"protocol\":{\"version\":\"1.0\"},\"capabilities\":{}}}}\n";
   WriteAll(fd, reg);
   LineReader r(fd);
-  r.ReadLines(1);
+  if (!r.ReadLines(1)) Die("no answer to app.register");
   return fd;
 }
 
@@ -179,7 +185,7 @@ std::vector<double> RoundTrips(int fd, int n) {
     std::string hb = Heartbeat(i);
     auto t0 = Clock::now();
     WriteAll(fd, hb);
-    r.ReadLines(1);
+    if (!r.ReadLines(1)) Die("connection closed after " + std::to_string(i) + " round trips");
     out.push_back(Micros(Clock::now() - t0));
   }
   return out;

@@ -104,12 +104,21 @@ void Connection::HandleRequest(protocol::Frame frame) {
     SendError(request_id, s.error());
     return;
   }
-  // Each request runs as its own coroutine so a slow handler never stalls this connection's reads
-  // (a handler may itself wait for a frame from this same peer, e.g. a hook.result).
+  auto self = shared_from_this();
+  if (auto now = dispatcher_.HandleNow(self, *spec, frame)) {
+    if (!open_) return;
+    if (now->ok())
+      Send(protocol::MakeOkResponse(std::move(request_id), std::move(*now).value()));
+    else
+      SendError(request_id, now->error());
+    return;
+  }
+  // A method that waits runs as its own coroutine so it never stalls this connection's reads (it
+  // may itself wait for a frame from this same peer).
   asio::co_spawn(
       socket_.get_executor(),
-      [self = shared_from_this(), spec, frame = std::move(frame)]() mutable -> asio::awaitable<void> {
-        Result<json::value> result = co_await self->dispatcher_.Handle(self, *spec, frame);
+      [self, spec, frame = std::move(frame)]() mutable -> asio::awaitable<void> {
+        Result<json::value> result = co_await self->dispatcher_.HandleAsync(self, *spec, frame);
         if (!self->open_) co_return;
         if (result.ok())
           self->Send(protocol::MakeOkResponse(json::value(frame.id), std::move(result).value()));

@@ -39,14 +39,20 @@ struct IpcOptions {
 
 class Connection;
 
-// Implemented by the kernel. Handle() runs only for known app→kernel methods whose params passed
+// Implemented by the kernel. Handlers run only for known app→kernel methods whose params passed
 // the schema, and (except app.register) only on registered connections.
 class Dispatcher {
  public:
   virtual ~Dispatcher() = default;
-  virtual asio::awaitable<Result<json::value>> Handle(std::shared_ptr<Connection> conn,
-                                                     const protocol::MethodSpec& method,
-                                                     const protocol::Frame& request) = 0;
+  // Answers at once, on the reading path (the common case: no allocation of a coroutine frame,
+  // no extra trip through the executor). nullopt: the method needs to wait, so HandleAsync runs it
+  // as its own coroutine and the connection keeps reading meanwhile.
+  virtual std::optional<Result<json::value>> HandleNow(const std::shared_ptr<Connection>& conn,
+                                                      const protocol::MethodSpec& method,
+                                                      const protocol::Frame& request) = 0;
+  virtual asio::awaitable<Result<json::value>> HandleAsync(std::shared_ptr<Connection> conn,
+                                                          const protocol::MethodSpec& method,
+                                                          const protocol::Frame& request) = 0;
   virtual void OnDisconnected(Connection& conn) = 0;
 };
 

@@ -69,9 +69,12 @@ class Kernel : public ipc::Dispatcher, public supervisor::Observer {
   const config::Config& config() const { return config_; }
 
   // ipc::Dispatcher
-  asio::awaitable<Result<json::value>> Handle(std::shared_ptr<ipc::Connection> conn,
-                                             const protocol::MethodSpec& method,
-                                             const protocol::Frame& request) override;
+  std::optional<Result<json::value>> HandleNow(const std::shared_ptr<ipc::Connection>& conn,
+                                              const protocol::MethodSpec& method,
+                                              const protocol::Frame& request) override;
+  asio::awaitable<Result<json::value>> HandleAsync(std::shared_ptr<ipc::Connection> conn,
+                                                  const protocol::MethodSpec& method,
+                                                  const protocol::Frame& request) override;
   void OnDisconnected(ipc::Connection& conn) override;
 
   // supervisor::Observer
@@ -92,6 +95,8 @@ class Kernel : public ipc::Dispatcher, public supervisor::Observer {
   json::value AppSummary(const registry::Package& pkg) const;
 
   // IPC methods (kernel_ipc.cpp)
+  Result<json::value> HandleIpc(const std::shared_ptr<ipc::Connection>& conn, const protocol::MethodSpec& method,
+                                const protocol::Frame& request);
   Result<json::value> Register(const std::shared_ptr<ipc::Connection>& conn, const json::object& params);
   Result<json::value> RegisterCapability(AppSession& s, const json::object& params);
   Result<json::value> Unregister(AppSession& s, const json::object& params);

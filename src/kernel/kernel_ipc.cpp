@@ -33,36 +33,43 @@ Error Refuse(ErrorCode code, std::string message) { return MakeError(code, std::
 
 }  // namespace
 
-asio::awaitable<Result<json::value>> Kernel::Handle(std::shared_ptr<ipc::Connection> conn,
-                                                   const protocol::MethodSpec& method,
-                                                   const protocol::Frame& request) {
+// Every kernel method of protocol 1.0 answers without waiting.
+std::optional<Result<json::value>> Kernel::HandleNow(const std::shared_ptr<ipc::Connection>& conn,
+                                                    const protocol::MethodSpec& method,
+                                                    const protocol::Frame& request) {
+  return HandleIpc(conn, method, request);
+}
+
+// The flat command table of the app→kernel methods.
+Result<json::value> Kernel::HandleIpc(const std::shared_ptr<ipc::Connection>& conn,
+                                      const protocol::MethodSpec& method, const protocol::Frame& request) {
   const json::object& params = request.params.as_object();
   const std::string_view name = method.name;
-  if (name == "app.register") co_return Register(conn, params);
+  if (name == "app.register") return Register(conn, params);
 
   auto it = sessions_.find(conn->app_id());
-  if (it == sessions_.end()) co_return Refuse(ErrorCode::kAppNotRegistered, "registration expired");
+  if (it == sessions_.end()) return Refuse(ErrorCode::kAppNotRegistered, "registration expired");
   AppSession& s = it->second;
   const std::string& id = s.app_id;
   const bool supervised = !s.external && supervisor_ && supervisor_->Has(id);
 
   if (name == "app.heartbeat") {
     if (supervised) supervisor_->OnHeartbeat(id);
-    co_return json::object{{"ok", true}, {"serverTime", NowMs()}};
+    return json::object{{"ok", true}, {"serverTime", NowMs()}};
   }
   if (name == "app.ready") {
     if (supervised) supervisor_->OnReady(id);
     spdlog::info("app {} ready", id);
-    co_return json::object{{"ok", true}};
+    return json::object{{"ok", true}};
   }
   if (name == "app.shutdown") {
     std::string reason(GetString(params, "reason").value_or("requested by app"));
     if (supervised) supervisor_->OnShutdownRequested(id, reason);
-    co_return json::object{{"ok", true}};
+    return json::object{{"ok", true}};
   }
-  if (name == "capability.register") co_return RegisterCapability(s, params);
-  if (name == "capability.unregister") co_return Unregister(s, params);
-  if (name == "hook.subscribe") co_return SubscribeHooks(s, params.at("events").as_array());
+  if (name == "capability.register") return RegisterCapability(s, params);
+  if (name == "capability.unregister") return Unregister(s, params);
+  if (name == "hook.subscribe") return SubscribeHooks(s, params.at("events").as_array());
   if (name == "hook.unsubscribe") {
     json::array done;
     for (const auto& e : params.at("events").as_array()) {
@@ -72,22 +79,28 @@ asio::awaitable<Result<json::value>> Kernel::Handle(std::shared_ptr<ipc::Connect
       s.hook_handler->ForgetIntercepting(std::string(hook->name));
       done.emplace_back(hook->name);
     }
-    co_return json::object{{"unsubscribed", std::move(done)}};
+    return json::object{{"unsubscribed", std::move(done)}};
   }
   if (name == "hook.result") {
     Status st = bus_.DeliverResult(params.at("eventId").as_string(), id, params.at("result"));
-    if (!st.ok()) co_return st.error();
-    co_return json::object{{"ok", true}};
+    if (!st.ok()) return st.error();
+    return json::object{{"ok", true}};
   }
-  if (name == "config.get") co_return ConfigGet(s, params);
-  if (name == "config.watch") co_return ConfigWatchStart(s, conn, request);
+  if (name == "config.get") return ConfigGet(s, params);
+  if (name == "config.watch") return ConfigWatchStart(s, conn, request);
   if (name == "stream.cancel") {
     std::string rid(params.at("requestId").as_string());
-    if (!conn->CancelStream(rid)) co_return Refuse(ErrorCode::kNotFound, "no stream " + rid);
+    if (!conn->CancelStream(rid)) return Refuse(ErrorCode::kNotFound, "no stream " + rid);
     conn->SendStream(json::value(rid), nullptr, true);
-    co_return json::object{{"ok", true}};
+    return json::object{{"ok", true}};
   }
-  co_return Refuse(ErrorCode::kMethodNotFound, "unknown method: " + std::string(name));
+  return Refuse(ErrorCode::kMethodNotFound, "unknown method: " + std::string(name));
+}
+
+asio::awaitable<Result<json::value>> Kernel::HandleAsync(std::shared_ptr<ipc::Connection>,
+                                                        const protocol::MethodSpec& method,
+                                                        const protocol::Frame&) {
+  co_return Refuse(ErrorCode::kMethodNotFound, "unknown method: " + std::string(method.name));
 }
 
 // app.register (SPEC §4.1): a spawn token proves the kernel started this process; a resume token

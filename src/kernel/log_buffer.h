@@ -1,4 +1,5 @@
-// The kernel log's in-memory tail, served by `logs.tail` (the last 2000 formatted lines).
+// The kernel log's in-memory tail, served by `logs.tail` (the last 1000 formatted lines; each slot is preallocated, so this
+// is a fixed cost of the idle kernel).
 #pragma once
 
 #include <spdlog/sinks/ringbuffer_sink.h>
@@ -9,7 +10,7 @@ namespace oc::kernel {
 
 inline std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> KernelLogBuffer() {
   static auto sink = [] {
-    auto s = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(2000);
+    auto s = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1000);
     s->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
     return s;
   }();

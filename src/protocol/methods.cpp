@@ -1,7 +1,6 @@
 #include "protocol/methods.h"
 
-#include <map>
-#include <mutex>
+#include <vector>
 
 #include "common/json_schema.h"
 
@@ -64,13 +63,14 @@ constexpr MethodSpec kMethods[] = {
     {"provider.complete", Direction::kKernelToApp, R"({"type":"object"})", true},
 };
 
+// Parsed once, in table order; read-only afterwards (thread-safe static initialisation).
 const json::value& ParsedSchema(const MethodSpec& spec) {
-  static std::mutex mu;
-  static std::map<const MethodSpec*, json::value> cache;
-  std::lock_guard lock(mu);
-  auto it = cache.find(&spec);
-  if (it == cache.end()) it = cache.emplace(&spec, json::parse(spec.params_schema)).first;
-  return it->second;
+  static const std::vector<json::value> schemas = [] {
+    std::vector<json::value> out;
+    for (const auto& m : kMethods) out.push_back(json::parse(m.params_schema));
+    return out;
+  }();
+  return schemas[static_cast<size_t>(&spec - kMethods)];
 }
 
 }  // namespace
