@@ -28,16 +28,23 @@ run_suite sanitize
 unset ASAN_OPTIONS UBSAN_OPTIONS
 
 echo "== fuzz (libFuzzer, ${FUZZ_SECONDS:-20}s per target)"
-bash scripts/build.sh fuzz
-for target in build/fuzz/fuzz/fuzz_*; do
-  [ -x "$target" ] || continue
-  name=$(basename "$target")
-  corpus="fuzz/corpus/${name#fuzz_}"
-  work=$(mktemp -d)
-  cp -r "$corpus"/. "$work"/ 2>/dev/null || true
-  "$target" -max_total_time="${FUZZ_SECONDS:-20}" -print_final_stats=0 "$work" >"$work.log" 2>&1 || {
-    tail -50 "$work.log"; echo "fuzz target $name failed"; exit 1; }
-  echo "$name: $(grep -c . "$work.log" >/dev/null; ls "$work" | wc -l) corpus entries, no crash"
-  rm -rf "$work" "$work.log"
+cmake --preset fuzz >/dev/null
+cmake --build --preset fuzz --target fuzz_frame fuzz_manifest
+for name in frame manifest; do
+  target="build/fuzz/fuzz/fuzz_$name"
+  # Inputs that once crashed a target must stay fixed.
+  for regression in fuzz/regressions/"$name"_*; do
+    [ -e "$regression" ] || continue
+    "$target" "$regression" >/dev/null 2>&1 || { echo "fuzz regression $regression fails again"; exit 1; }
+  done
+  scratch=$(mktemp -d)  # libFuzzer writes new inputs into the first corpus dir: keep seeds clean
+  if ! "$target" -max_total_time="${FUZZ_SECONDS:-20}" -dict="fuzz/$name.dict" "$scratch" "fuzz/corpus/$name" \
+      >"$scratch.log" 2>&1; then
+    tail -50 "$scratch.log"
+    echo "fuzz_$name found a failure"
+    exit 1
+  fi
+  echo "fuzz_$name: $(grep -o 'Done [0-9]* runs' "$scratch.log" | tail -1), no failure"
+  rm -rf "$scratch" "$scratch.log"
 done
 echo "all suites passed"
