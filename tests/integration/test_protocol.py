@@ -166,6 +166,75 @@ class RegistrationTest(KernelTest):
         late = c3.request("app.register", {"manifest": manifest, "resumeToken": token})
         self.assertEqual(late["error"]["code"], "UNAUTHORIZED")
 
+    def external(self, k, app_id, capabilities):
+        """An app the kernel did not spawn; it claims `verified`, what it gets is the user's call."""
+        capabilities = dict(capabilities, security={"trustLevel": "verified"})
+        manifest = {"id": app_id, "name": app_id, "version": "1.0.0", "type": "app", "main": "x",
+                    "protocol": {"version": "1.0"}, "capabilities": capabilities}
+        c = self.ipc(k)
+        r = c.request("app.register", {"manifest": manifest})
+        self.assertTrue(r["success"], r)
+        return c
+
+    def test_config_watch_streams_changes_until_cancelled(self):
+        k = self.kernel({"ipc": {"allowExternalApps": True}, "apps": {"watcher": {"greeting": "hi"}}})
+        c = self.external(k, "watcher", {})
+        c.send({"id": "w1", "type": "request", "timestamp": 1, "method": "config.watch",
+                "params": {"paths": ["greeting"]}})
+        first = c.recv()
+        self.assertEqual(first["type"], "stream")
+        self.assertEqual(first["requestId"], "w1")
+        self.assertEqual(first["chunk"]["watching"], ["apps.watcher.greeting"])
+        self.assertFalse(first["done"])
+        ack = c.recv()
+        self.assertTrue(ack["success"])
+        self.assertEqual(k.cli("config", "set", "apps.watcher.greeting", "hello").returncode, 0)
+        frames = [c.recv(5), c.recv(5)]
+        change = next(f for f in frames if f["type"] == "stream")
+        self.assertEqual(change["chunk"], {"path": "apps.watcher.greeting", "oldValue": "hi", "newValue": "hello"})
+        event = next(f for f in frames if f["type"] == "event")
+        self.assertEqual(event["event"], "config:changed")
+        r = c.request("stream.cancel", {"requestId": "w1"})
+        self.assertTrue(r["success"])
+        forbidden = c.request("config.watch", {"paths": ["gateway.auth"]})
+        self.assertEqual(forbidden["error"]["code"], "FORBIDDEN")
+        unknown = c.request("stream.cancel", {"requestId": "w1"})
+        self.assertEqual(unknown["error"]["code"], "NOT_FOUND")
+
+    def test_app_method_errors_and_timeouts_reach_the_caller(self):
+        k = self.kernel({"ipc": {"allowExternalApps": True, "requestTimeoutMs": 400},
+                         "apps": {"silent": {"trustLevel": "verified"}}})
+        c = self.external(k, "silent", {"gateway": {"methods": ["silent.echo", "silent.nothing"]}})
+        for m in ("silent.echo", "silent.nothing"):
+            self.assertTrue(c.request("capability.register", {"type": "gateway_method", "config": {"method": m}})
+                            ["result"]["granted"])
+        ws = k.control()
+        ws.sock.settimeout(10)
+        # answer silent.echo from a thread-free loop: send the request, then serve it here
+        ws._send({"type": "req", "id": "e1", "method": "silent.echo", "params": {"x": 1}})
+        invoke = c.recv()
+        self.assertEqual(invoke["method"], "gateway.invoke")
+        self.assertEqual(invoke["params"]["method"], "silent.echo")
+        self.assertEqual(invoke["params"]["params"], {"x": 1})
+        c.send({"id": "a1", "type": "response", "timestamp": 1, "requestId": invoke["id"], "success": True,
+                "result": {"result": {"echo": 1}}})
+        res = ws._recv(5)
+        self.assertEqual(res, {"type": "res", "id": "e1", "ok": True, "payload": {"echo": 1}})
+        ws._send({"type": "req", "id": "e2", "method": "silent.echo", "params": {}})
+        invoke = c.recv()
+        c.send({"id": "a2", "type": "response", "timestamp": 1, "requestId": invoke["id"], "success": False,
+                "error": {"code": "INVALID_PARAMS", "message": "nope"}})
+        res = ws._recv(5)
+        self.assertEqual(res["error"]["code"], "INVALID_PARAMS")
+        t0 = time.monotonic()
+        res = ws.call_raw("silent.nothing", {})
+        self.assertGreaterEqual(time.monotonic() - t0, 0.35)
+        self.assertEqual(res["error"]["code"], "TIMEOUT")
+        c.close()
+        time.sleep(0.2)
+        res = ws.call_raw("silent.echo", {})
+        self.assertEqual(res["error"]["code"], "CONNECTION_CLOSED")
+
     def test_spawned_app_claiming_another_id_is_forbidden(self):
         k = self.kernel({"apps": {"supervisor": fast_supervisor(maxRestarts=1, restartDelay=50),
                                   "liar": {"env": {"TEST_BEHAVIOR": "wrong-id", "TEST_OTHER_ID": "honest"}},

@@ -106,6 +106,15 @@ class SupervisorTest(KernelTest):
         time.sleep(0.4)
         self.assertEqual(k.status_of("polite")["state"], "stopped", "a requested stop is not restarted")
 
+    def test_app_asking_to_stop_is_not_restarted(self):
+        k = self.start_with({"quitter": "self-stop"})
+        st = wait_for(lambda: (s := k.status_of("quitter")).get("state") == "stopped" and s.get("startedAt") and s,
+                      10, what="the app to stop itself")
+        time.sleep(0.5)
+        self.assertEqual(k.status_of("quitter")["state"], "stopped")
+        self.assertEqual(k.status_of("quitter")["restartCount"], 0)
+        self.assertTrue(any('"success": true' in l for l in k.app_log("quitter") if l.startswith("ACTION app.shutdown")))
+
     def test_stop_escalates_to_sigkill(self):
         k = self.start_with({"stubborn": "ignore-shutdown"}, shutdownTimeout=400, killGrace=300)
         pid = k.wait_state("stubborn", "ready")["pid"]

@@ -9,6 +9,7 @@ TEST_BEHAVIOR (from apps.<id>.env in the kernel config) selects what it does:
   never-ready       register but never call app.ready
   ignore-shutdown   ignore app:shutdown and SIGTERM (needs SIGKILL)
   wrong-id          register with another app's id
+  self-stop         ready, then app.shutdown and exit 0 (a clean stop the app asked for)
 TEST_ACTIONS: JSON list of [method, params] requests sent after ready; results are printed to
 stderr as "ACTION <method> <json>" so tests can read them from the app log.
 TEST_INTERCEPT: JSON {hook: answer} — the hook.result this app gives for intercepted events
@@ -118,6 +119,10 @@ def main():
         os.kill(os.getpid(), signal.SIGSEGV)
     if behavior == "hang":
         time.sleep(3600)
+    if behavior == "self-stop":
+        r = conn.request("app.shutdown", {"reason": "done for today"}, handle_event)
+        log("ACTION app.shutdown " + json.dumps(r))
+        sys.exit(0)
     next_beat = time.monotonic() + interval
     while not state["shutdown"]:
         f = conn.recv(max(0.0, next_beat - time.monotonic()))
