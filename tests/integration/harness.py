@@ -218,7 +218,9 @@ class Kernel:
         return m["id"]
 
     def start(self, wait=True):
-        self.log = open(os.path.join(self.home, "stderr.log"), "wb")
+        if getattr(self, "log", None):
+            self.log.close()
+        self.log = open(os.path.join(self.home, "stderr.log"), "ab")
         self.proc = subprocess.Popen([BIN, "gateway"], env=self.env(), stdout=self.log, stderr=subprocess.STDOUT)
         if wait:
             wait_for(self.accepting, 10, what="kernel to accept connections")

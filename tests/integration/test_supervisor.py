@@ -133,6 +133,20 @@ class SupervisorTest(KernelTest):
             self.assertFalse(pid_alive(pid))
         self.assertFalse(os.path.exists(k.sock_path), "socket removed on clean exit")
 
+    def test_kernel_kill_9_takes_its_apps_and_restarts_clean(self):
+        k = self.start_with({"orphan1": "normal", "orphan2": "normal"})
+        pids = [k.wait_state(a, "ready")["pid"] for a in ("orphan1", "orphan2")]
+        k.ws.close()
+        k.ws = None
+        k.proc.kill()
+        k.proc.wait()
+        for pid in pids:
+            wait_for(lambda: not pid_alive(pid), 5, what=f"app {pid} to die with the kernel")
+        self.assertTrue(os.path.exists(k.sock_path), "kill -9 leaves the socket file behind")
+        k.start()  # replaces the stale socket
+        for a in ("orphan1", "orphan2"):
+            self.assertNotIn(k.wait_state(a, "ready")["pid"], pids)
+
     def test_one_app_killed_while_others_keep_serving(self):
         k = self.start_with({"left": "normal", "right": "normal"})
         left = k.wait_state("left", "ready")["pid"]
