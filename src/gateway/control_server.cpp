@@ -3,6 +3,8 @@
 // bounded queue, and one coroutine per request. Beast stays inside this file.
 #include "gateway/control_server.h"
 
+#include "common/secure_compare.h"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -47,18 +49,6 @@ void LogException(std::exception_ptr e) {
   }
 }
 
-// Compares without an early exit so timing does not reveal how much of a secret matched. Only
-// the length of the longer string influences the running time.
-bool ConstantTimeEquals(std::string_view a, std::string_view b) {
-  const size_t n = std::max(a.size(), b.size());
-  unsigned diff = a.size() == b.size() ? 0u : 1u;
-  for (size_t i = 0; i < n; ++i) {
-    const unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
-    const unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
-    diff |= static_cast<unsigned>(x ^ y);
-  }
-  return diff == 0;
-}
 
 std::string_view ToStd(beast::string_view s) { return {s.data(), s.size()}; }
 
@@ -151,6 +141,7 @@ class ControlServer::Impl : public std::enable_shared_from_this<Impl> {
   void Stop();
   void Broadcast(std::string_view event, json::value payload);
   size_t ClientCount() const;
+  bool OriginAllowed(std::string_view origin) const;
 
   uint16_t port_ = 0;
   std::map<std::string, ControlHandler, std::less<>> methods_;
@@ -295,6 +286,15 @@ asio::awaitable<void> ControlServer::Impl::ServeConnection(std::shared_ptr<Impl>
       break;
     }
     if (websocket::is_upgrade(parser.get()) && TargetPath(ToStd(parser.get().target())) == "/ws") {
+      std::string origin(ToStd(parser.get()[http::field::origin]));
+      if (!origin.empty() && !OriginAllowed(origin)) {
+        spdlog::warn("gateway: refused WebSocket from {} with Origin {}", c->info.remote, origin);
+        HttpResponse res = JsonError(http::status::forbidden, ErrorCode::kForbidden,
+                                     "origin " + origin + " is not allowed (gateway.cors.origins)", 11, false);
+        stream.expires_after(settings_.handshake_timeout);
+        co_await http::async_write(stream, res, Await(ec));
+        break;
+      }
       co_await RunWebSocket(self, c, parser.release());
       co_return;
     }
@@ -328,6 +328,16 @@ asio::awaitable<void> ControlServer::Impl::ReplyToBadHttp(std::shared_ptr<Connec
   stream.expires_after(settings_.handshake_timeout);
   error_code ec;
   co_await http::async_write(stream, res, Await(ec));
+}
+
+// The gateway's own pages (served from loopback on this port) and the configured origins.
+bool ControlServer::Impl::OriginAllowed(std::string_view origin) const {
+  for (const auto& allowed : settings_.cors_origins)
+    if (allowed == "*" || allowed == origin) return true;
+  const std::string port = ":" + std::to_string(port_);
+  for (const char* host : {"http://127.0.0.1", "http://localhost", "http://[::1]"})
+    if (origin == std::string(host) + port) return true;
+  return false;
 }
 
 HttpResponse ControlServer::Impl::HandleHttp(const HttpRequest& req) const {
@@ -605,6 +615,10 @@ void ControlServer::AddMethod(std::string name, ControlHandler handler) {
     return;
   }
   impl_->methods_[std::move(name)] = std::move(handler);
+}
+
+bool ControlServer::HasMethod(std::string_view name) const {
+  return name == "connect" || impl_->methods_.find(name) != impl_->methods_.end();
 }
 
 void ControlServer::RemoveMethod(std::string_view name) {

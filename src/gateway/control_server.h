@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "common/json.h"
@@ -36,6 +37,10 @@ struct ControlSettings {
   std::string auth_password;       // gateway.auth.password; empty = not configured
   size_t max_ws_frame_bytes = 1 << 20;  // larger incoming messages close that connection
   size_t max_body_bytes = 1 << 20;      // larger HTTP request bodies get 413
+  // Browser origins allowed to open /ws ("*" = any). The gateway's own loopback origin is always
+  // allowed; a WebSocket upgrade carrying any other Origin is refused (403), so a web page the user
+  // visits cannot drive the control plane. Clients that send no Origin (CLI, apps) are unaffected.
+  std::vector<std::string> cors_origins;
   size_t max_send_queue = 1024;         // frames; a client whose queue would exceed it is dropped
   // Time allowed for the HTTP request / upgrade and for the first (connect) frame.
   std::chrono::milliseconds handshake_timeout = std::chrono::seconds(10);
@@ -76,6 +81,7 @@ class ControlServer {
 
   // Registers or replaces a method; before or after Listen. "connect" is reserved.
   void AddMethod(std::string name, ControlHandler handler);
+  bool HasMethod(std::string_view name) const;
   // Later requests get METHOD_NOT_FOUND; calls already running finish normally.
   void RemoveMethod(std::string_view name);
 

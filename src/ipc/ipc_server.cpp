@@ -6,6 +6,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
@@ -50,6 +51,22 @@ Connection::Connection(Socket socket, const IpcOptions& options, Dispatcher& dis
 
 asio::awaitable<void> Connection::Serve() {
   auto self = shared_from_this();
+  // A connection that never registers is closed after a while: it holds a kernel fd for nothing.
+  asio::steady_timer register_deadline(socket_.get_executor());
+  register_deadline.expires_after(kRegisterDeadline);
+  register_deadline.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    if (auto c = weak.lock(); !ec && c && !c->registered()) c->Close();
+  });
+  try {
+    co_await ReadLoop();
+  } catch (const std::exception& e) {
+    spdlog::error("ipc: connection {} failed: {}", id_, e.what());
+  }
+  register_deadline.cancel();
+  Close();
+}
+
+asio::awaitable<void> Connection::ReadLoop() {
   std::array<char, 64 * 1024> buf;
   while (open_) {
     boost::system::error_code ec;
@@ -57,14 +74,16 @@ asio::awaitable<void> Connection::Serve() {
                                                 asio::redirect_error(asio::use_awaitable, ec));
     if (ec) break;
     splitter_.Feed(
-        std::string_view(buf.data(), n), [this](std::string_view line) { HandleLine(line); },
+        std::string_view(buf.data(), n),
+        [this](std::string_view line) {
+          if (open_ && !closing_) HandleLine(line);  // nothing more is handled once closing
+        },
         [this] {
           SendError(nullptr, MakeError(ErrorCode::kInvalidRequest,
                                        "frame too large (limit " +
                                            std::to_string(options_.max_frame_bytes) + " bytes)"));
         });
   }
-  Close();
 }
 
 void Connection::HandleLine(std::string_view line) {
@@ -156,12 +175,16 @@ void Connection::SendError(const json::value& request_id, Error error) {
 }
 
 void Connection::Send(const protocol::Frame& frame) {
-  if (!open_) return;
+  if (!open_ || closing_) return;
   outgoing_ += protocol::SerializeFrame(frame);
   if (outgoing_.size() + writing_.size() > options_.max_outgoing_bytes) {
     spdlog::warn("ipc: connection {} ({}) is not reading; disconnecting", id_,
                  app_id_.empty() ? "unregistered" : app_id_);
-    Close();
+    // Closed from the loop, never from inside Send: callers may be iterating over state that
+    // closing changes (streams, sessions).
+    closing_ = true;
+    outgoing_.clear();
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->Close(); });
     return;
   }
   if (!write_in_flight_) WriteMore();
@@ -177,6 +200,7 @@ void Connection::WriteMore() {
   writing_.swap(outgoing_);  // every frame queued so far goes out in one write
   asio::async_write(socket_, asio::buffer(writing_),
                     [self = shared_from_this()](boost::system::error_code ec, size_t) {
+                      self->writing_.clear();
                       if (ec) {
                         self->write_in_flight_ = false;
                         self->Close();
@@ -285,7 +309,10 @@ asio::awaitable<void> IpcServer::AcceptLoop() {
     stream_protocol::socket socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       if (!listening_ || ec == asio::error::operation_aborted) break;
+      // Out of fds (EMFILE) and the like: pause instead of spinning on the error.
       spdlog::warn("ipc: accept failed: {}", ec.message());
+      asio::steady_timer pause(io_, std::chrono::milliseconds(100));
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
     }
     uint64_t id = next_id_++;

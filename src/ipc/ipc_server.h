@@ -91,7 +91,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Internal: started by the server.
   asio::awaitable<void> Serve();
 
+  // How long a connection may stay unregistered before it is closed.
+  static constexpr std::chrono::seconds kRegisterDeadline{30};
+
  private:
+  asio::awaitable<void> ReadLoop();
   void HandleLine(std::string_view line);
   void HandleRequest(protocol::Frame frame);
   void HandleResponse(protocol::Frame frame);
@@ -105,6 +109,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint64_t id_;
   PeerCredentials peer_;
   bool open_ = true;
+  bool closing_ = false;  // a close is scheduled: nothing more is sent or handled
   std::string app_id_;
   protocol::LineSplitter splitter_;
   std::string outgoing_;  // frames queued while a write is in flight

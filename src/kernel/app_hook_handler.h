@@ -28,6 +28,7 @@ class AppHookHandler : public hooks::HookHandler {
   }
 
   void Bind(std::weak_ptr<ipc::Connection> conn) { connection_ = std::move(conn); }
+  void set_trust_rank(int rank) { trust_rank_ = rank; }  // orders chains started afterwards
   void MarkIntercepting(const std::string& hook) { intercepts_.insert(hook); }
   void ForgetIntercepting(const std::string& hook) { intercepts_.erase(hook); }
 

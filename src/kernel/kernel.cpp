@@ -47,6 +47,7 @@ gateway::ControlSettings ToControlSettings(const config::GatewaySettings& g) {
   s.auth_password = g.auth_password;
   s.max_ws_frame_bytes = g.max_ws_frame_bytes;
   s.max_body_bytes = g.max_body_bytes;
+  s.cors_origins = g.cors_origins;
   return s;
 }
 
@@ -58,7 +59,13 @@ Kernel::Kernel(asio::io_context& io, KernelOptions options, config::Config confi
       config_(std::move(config)),
       bus_(io.get_executor(), ToHookSettings(config_.hooks())) {}
 
-Kernel::~Kernel() = default;
+Kernel::~Kernel() {
+  // Connections call back into the kernel when they close: close them while its state still exists.
+  config_watcher_.reset();
+  ipc_.reset();
+  supervisor_.reset();
+  control_.reset();
+}
 
 Status Kernel::Start() {
   started_at_ms_ = NowMs();
@@ -146,8 +153,14 @@ Status Kernel::Reload() {
                       json::value_to<std::string>(e.at("message")));
     return fresh.error();
   }
+  // The gateway's listener and auth, and the IPC socket, are set up once: say so instead of
+  // silently keeping the old values.
+  for (const char* section : {"gateway", "ipc"})
+    if (const auto* before = config_.Find(section); before && *before != *fresh->Find(section))
+      spdlog::warn("config: changes to {}.* take effect after a kernel restart", section);
   config_ = std::move(fresh).value();
   bus_.UpdateSettings(ToHookSettings(config_.hooks()));
+  ReapplyGrants();
   if (supervisor_) supervisor_->UpdateSettings(ToSupervisorSettings(config_.supervisor()));
   NotifyConfigWatchers();
   // Apps whose enabled flag changed are started or stopped to match.

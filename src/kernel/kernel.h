@@ -35,6 +35,7 @@ class AppHookHandler;
 // connection for ipc.resumeWindowMs so the app can resume.
 struct AppSession {
   std::string app_id;
+  registry::Package package;  // the installed package, or one built from the wire manifest (external)
   registry::Grants grants;
   bool external = false;
   std::string resume_token;
@@ -56,7 +57,7 @@ struct ConfigWatch {
 class Kernel : public ipc::Dispatcher, public supervisor::Observer {
  public:
   Kernel(asio::io_context& io, KernelOptions options, config::Config config);
-  ~Kernel() override;
+  ~Kernel() override;  // closes connections before the state they refer to goes
 
   // Opens the servers and starts the enabled apps. Errors: a port or socket already in use, ...
   Status Start();
@@ -113,6 +114,9 @@ class Kernel : public ipc::Dispatcher, public supervisor::Observer {
   Result<AppConfigPath> ResolveAppConfigPath(const AppSession& s, std::string_view path) const;
   json::value ReadAppConfig(const AppSession& s, const AppConfigPath& p) const;
   void ReleaseSession(const std::string& app_id);
+  // After a config change: recompute every session's grants and withdraw what is no longer granted.
+  void ReapplyGrants();
+  registry::Grants SessionGrants(const AppSession& s) const;
   void ExposeAppMethod(const std::string& app_id, const std::string& method);
   void ForgetCapability(AppSession& s, const std::string& capability_id);
   void NotifyConfigWatchers();

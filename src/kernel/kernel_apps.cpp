@@ -1,6 +1,7 @@
 // Packages and the apps the kernel runs: discovery, enablement, trust, environment, start order.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <set>
 
@@ -50,8 +51,11 @@ Result<supervisor::AppSpec> Kernel::BuildSpec(const registry::Package& pkg) cons
   spec.id = pkg.manifest.id;
   spec.dir = pkg.dir;
   spec.executable = fs::weakly_canonical(pkg.dir / pkg.manifest.main);
-  if (spec.executable.string().rfind(fs::weakly_canonical(pkg.dir).string(), 0) != 0)
-    return MakeError(ErrorCode::kForbidden, "main escapes the package directory");
+  // Component-wise containment (a string prefix would accept ".../foo-evil" for ".../foo").
+  const fs::path root = fs::weakly_canonical(pkg.dir);
+  auto [root_end, exe_it] = std::mismatch(root.begin(), root.end(), spec.executable.begin(), spec.executable.end());
+  if (root_end != root.end() || exe_it == spec.executable.end())
+    return MakeError(ErrorCode::kForbidden, "main escapes the package directory (symlink?)");
   for (const char* name : {"PATH", "HOME", "LANG", "TZ"})
     if (const char* v = std::getenv(name)) spec.env[name] = v;
   if (!spec.env.count("PATH")) spec.env["PATH"] = "/usr/local/bin:/usr/bin:/bin";

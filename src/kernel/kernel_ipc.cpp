@@ -5,6 +5,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/secure_compare.h"
 #include "kernel/app_hook_handler.h"
 #include "kernel/kernel.h"
 #include "protocol/hooks.h"
@@ -49,6 +50,9 @@ Result<json::value> Kernel::HandleIpc(const std::shared_ptr<ipc::Connection>& co
 
   auto it = sessions_.find(conn->app_id());
   if (it == sessions_.end()) return Refuse(ErrorCode::kAppNotRegistered, "registration expired");
+  // Only the session's current connection speaks for the app (not one it replaced).
+  if (it->second.connection.lock() != conn)
+    return Refuse(ErrorCode::kAppNotRegistered, "this connection no longer speaks for " + conn->app_id());
   AppSession& s = it->second;
   const std::string& id = s.app_id;
   const bool supervised = !s.external && supervisor_ && supervisor_->Has(id);
@@ -118,7 +122,7 @@ Result<json::value> Kernel::Register(const std::shared_ptr<ipc::Connection>& con
 
   if (resume_token) {
     auto it = sessions_.find(id);
-    if (it == sessions_.end() || it->second.resume_token != *resume_token)
+    if (it == sessions_.end() || !ConstantTimeEquals(it->second.resume_token, *resume_token))
       return Refuse(ErrorCode::kUnauthorized, "resume token invalid or expired for " + id);
     if (auto old = it->second.connection.lock(); old && old->open())
       return Refuse(ErrorCode::kConflict, id + " is still connected");
@@ -140,28 +144,23 @@ Result<json::value> Kernel::Register(const std::shared_ptr<ipc::Connection>& con
   }
 
   if (!resume_token) {
-    if (sessions_.count(id)) ReleaseSession(id);  // a restarted process replaces the old session
+    if (auto old = sessions_.find(id); old != sessions_.end()) {  // a restarted process replaces it
+      if (auto old_conn = old->second.connection.lock()) old_conn->Close();
+      ReleaseSession(id);
+    }
     AppSession s;
     s.app_id = id;
     s.external = !spawn_token;
     if (pkg) {
-      auto app = config_.app(id);
-      std::optional<std::string_view> user;
-      if (app.trust_level) user = *app.trust_level;
-      s.grants = registry::ComputeGrants(pkg->manifest, registry::EffectiveTrust(*pkg, user, s.external),
-                                         app.grants, app.denies);
+      s.package = *pkg;
     } else {
       // Not installed: only the wire manifest exists, which the kernel never trusts beyond the level
       // the user set for this id (default untrusted).
       auto report = registry::ParseManifest(json::serialize(wire));
       if (!report.ok()) return MakeError(ErrorCode::kInvalidParams, "invalid manifest:\n" + report.Format());
-      registry::Package external{*report.manifest, {}, false};
-      auto app = config_.app(id);
-      std::optional<std::string_view> user;
-      if (app.trust_level) user = *app.trust_level;
-      s.grants = registry::ComputeGrants(external.manifest, registry::EffectiveTrust(external, user, true),
-                                         app.grants, app.denies);
+      s.package = registry::Package{*report.manifest, {}, false};
     }
+    s.grants = SessionGrants(s);
     s.resume_token = RandomToken();
     s.hook_handler = std::make_shared<AppHookHandler>(id, static_cast<int>(s.grants.trust));
     sessions_.emplace(id, std::move(s));
@@ -210,11 +209,15 @@ Result<json::value> Kernel::RegisterCapability(AppSession& s, const json::object
   if (!name)
     return MakeError(ErrorCode::kInvalidParams, "params.config: missing the " + type + " name",
                      json::object{{"path", "params.config"}});
+  auto refuse = [&](const std::string& reason) -> json::value {
+    spdlog::warn("app {}: capability {} {} refused: {}", s.app_id, type, *name, reason);
+    return json::object{{"capabilityId", nullptr}, {"granted", false}, {"reason", reason}};
+  };
+  // The kernel's own control methods are never handed to an app.
+  if (type == "gateway_method" && !capabilities_.Owner(type, *name) && control_ && control_->HasMethod(*name))
+    return refuse("method \"" + *name + "\" is served by the kernel");
   auto id = capabilities_.Register(s.app_id, s.grants, type, *name);
-  if (!id.ok()) {
-    spdlog::warn("app {}: capability {} {} refused: {}", s.app_id, type, *name, id.error().message);
-    return json::object{{"capabilityId", nullptr}, {"granted", false}, {"reason", id.error().message}};
-  }
+  if (!id.ok()) return refuse(id.error().message);
   if (type == "tool") s.tools[*name] = config;
   if (type == "gateway_method") ExposeAppMethod(s.app_id, *name);
   s.capabilities[*id] = {type, *name};
@@ -272,8 +275,12 @@ Result<Kernel::AppConfigPath> Kernel::ResolveAppConfigPath(const AppSession& s, 
   if (path.rfind(own + ".", 0) == 0) return AppConfigPath{std::string(path), true, std::string(path.substr(own.size() + 1))};
   auto segments = SplitPath(path);
   if (segments[0] == "channels" && segments.size() >= 2) {
-    if (s.grants.channels.count(segments[1])) return AppConfigPath{std::string(path), false, std::string(path)};
-    return MakeError(ErrorCode::kForbidden, "channel \"" + segments[1] + "\" is not granted to " + s.app_id);
+    // A channel's settings belong to the app that owns it (or may still claim it).
+    auto owner = capabilities_.Owner("channel", segments[1]);
+    if (s.grants.channels.count(segments[1]) && (!owner || *owner == s.app_id))
+      return AppConfigPath{std::string(path), false, std::string(path)};
+    return MakeError(ErrorCode::kForbidden, "channel \"" + segments[1] + "\" is not " +
+                                                (owner ? "owned by " : "granted to ") + s.app_id);
   }
   const auto& sections = config::ConfigSchema().at("properties").as_object();
   if (sections.contains(segments[0]))
@@ -356,7 +363,7 @@ void Kernel::OnDisconnected(ipc::Connection& conn) {
   auto current = s.connection.lock();
   if (current && current.get() != &conn) return;  // already resumed on a newer connection
   if (shutting_down_) {
-    ReleaseSession(s.app_id);
+    ReleaseSession(std::string(s.app_id));  // a copy: the session (and its id) is erased
     return;
   }
   // Keep registrations for the resume window; deliveries wait (or time out) meanwhile.
@@ -399,6 +406,45 @@ void Kernel::ForgetCapability(AppSession& s, const std::string& capability_id) {
   if (type == "gateway_method" && control_) control_->RemoveMethod(name);
   if (type == "tool") s.tools.erase(name);
   s.capabilities.erase(it);
+}
+
+registry::Grants Kernel::SessionGrants(const AppSession& s) const {
+  auto app = config_.app(s.app_id);
+  std::optional<std::string_view> user;
+  if (app.trust_level) user = *app.trust_level;
+  return registry::ComputeGrants(s.package.manifest, registry::EffectiveTrust(s.package, user, s.external),
+                                 app.grants, app.denies);
+}
+
+void Kernel::ReapplyGrants() {
+  for (auto& [id, s] : sessions_) {
+    registry::Grants fresh = SessionGrants(s);
+    for (const auto& hook : bus_.SubscriptionsOf(id)) {
+      bool intercepting = s.grants.hooks_intercept.count(hook) > 0;
+      bool still = intercepting ? fresh.hooks_intercept.count(hook) > 0 : fresh.hooks_subscribe.count(hook) > 0;
+      if (still) continue;
+      spdlog::info("app {}: hook {} withdrawn by the new config", id, hook);
+      bus_.Unsubscribe(hook, id);
+      s.hook_handler->ForgetIntercepting(hook);
+    }
+    std::vector<std::string> withdrawn;
+    for (const auto& [cap_id, type_name] : s.capabilities) {
+      const auto& [type, name] = type_name;
+      const std::set<std::string>& granted = type == "channel" ? fresh.channels
+                                             : type == "tool" ? fresh.tools
+                                             : type == "gateway_method" ? fresh.gateway_methods
+                                             : type == "http_route" ? fresh.http_routes
+                                                                    : fresh.providers;
+      if (!granted.count(name)) withdrawn.push_back(cap_id);
+    }
+    for (const auto& cap_id : withdrawn) {
+      spdlog::info("app {}: capability {} withdrawn by the new config", id, cap_id);
+      (void)capabilities_.Unregister(id, cap_id);
+      ForgetCapability(s, cap_id);
+    }
+    s.hook_handler->set_trust_rank(static_cast<int>(fresh.trust));
+    s.grants = std::move(fresh);
+  }
 }
 
 void Kernel::ReleaseSession(const std::string& app_id) {

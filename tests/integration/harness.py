@@ -81,11 +81,13 @@ class RawIpc:
 class WsClient:
     """A minimal RFC 6455 client for the control plane (text frames, client masking)."""
 
-    def __init__(self, port, token=None, password=None):
+    def __init__(self, port, token=None, password=None, origin=None):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
         key = base64.b64encode(os.urandom(16)).decode()
+        origin_header = f"Origin: {origin}\r\n" if origin else ""
         self.sock.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                           f"{origin_header}\r\n").encode())
         head = b""
         while b"\r\n\r\n" not in head:
             head += self.sock.recv(1)

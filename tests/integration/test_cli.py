@@ -112,6 +112,15 @@ class OnlineCliTest(KernelTest):
             k.client(token="wrong").call("health")
         self.assertTrue(k.client(token="right").call("health")["ok"])
 
+    def test_browser_origins_are_checked(self):
+        k = self.kernel({"gateway": {"cors": {"origins": ["http://dashboard.example"]}}})
+        with self.assertRaises(ConnectionError) as refused:
+            k.client(origin="http://evil.example")
+        self.assertIn("403", str(refused.exception))
+        self.assertTrue(k.client(origin=f"http://127.0.0.1:{k.port}").call("health")["ok"])
+        self.assertTrue(k.client(origin="http://dashboard.example").call("health")["ok"])
+        self.assertTrue(k.client().call("health")["ok"])  # no Origin: not a browser
+
     def test_sighup_reloads_config(self):
         k = self.kernel({"apps": {"supervisor": fast_supervisor(), "behave": {"enabled": False}}}, apps=[BEHAVE])
         self.assertEqual(k.status_of("behave")["state"], "stopped")

@@ -105,6 +105,15 @@ class HookChainTest(KernelTest):
         for key in ("eventId", "hookName", "data", "context"):
             self.assertIn(key, seen[0])
 
+    def test_grants_withdrawn_by_config_reload(self):
+        k = self.chain({"revoked": {"action": "modify", "data": {"content": "intercepted"}}})
+        self.assertEqual(self.run_hook(k)["data"]["content"], "intercepted")
+        k.config["apps"]["revoked"]["grants"] = []
+        k.write_config()  # the kernel watches its config file
+        wait_for(lambda: self.run_hook(k)["data"]["content"] == "hello", 5, what="the intercept grant withdrawn")
+        info = k.control().call("apps.info", {"id": "revoked"})
+        self.assertNotIn("message_sending", info.get("hooks", []))
+
     def test_gateway_start_reaches_apps_started_at_boot(self):
         sub = json.dumps([["hook.subscribe", {"events": ["gateway_start"]}]])
         k = self.kernel({"apps": {"supervisor": fast_supervisor(), "boot": {"env": {"TEST_ACTIONS": sub}}}},

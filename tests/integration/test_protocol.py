@@ -235,6 +235,28 @@ class RegistrationTest(KernelTest):
         res = ws.call_raw("silent.echo", {})
         self.assertEqual(res["error"]["code"], "CONNECTION_CLOSED")
 
+    def test_apps_cannot_take_over_kernel_methods(self):
+        k = self.kernel({"ipc": {"allowExternalApps": True}, "apps": {"apps": {"trustLevel": "verified"}}})
+        c = self.external(k, "apps", {"gateway": {"methods": ["apps.list", "apps.mine"]}})
+        taken = c.request("capability.register", {"type": "gateway_method", "config": {"method": "apps.list"}})
+        self.assertFalse(taken["result"]["granted"])
+        self.assertIn("served by the kernel", taken["result"]["reason"])
+        own = c.request("capability.register", {"type": "gateway_method", "config": {"method": "apps.mine"}})
+        self.assertTrue(own["result"]["granted"])
+        self.assertIn("apps", k.control().call("apps.list"))  # still the kernel's
+
+    def test_replaced_connection_no_longer_speaks_for_the_app(self):
+        k = self.kernel({"ipc": {"allowExternalApps": True},
+                         "apps": {"supervisor": fast_supervisor(), "behave": {"enabled": False}}},
+                        apps=[BEHAVE])
+        impostor = self.external(k, "behave", {})
+        k.control().call("apps.start", {"id": "behave"})
+        k.wait_state("behave", "ready")
+        with self.assertRaises((ConnectionError, OSError)):
+            for _ in range(3):
+                r = impostor.request("app.heartbeat")
+                self.assertEqual(r["error"]["code"], "APP_NOT_REGISTERED")
+
     def test_spawned_app_claiming_another_id_is_forbidden(self):
         k = self.kernel({"apps": {"supervisor": fast_supervisor(maxRestarts=1, restartDelay=50),
                                   "liar": {"env": {"TEST_BEHAVIOR": "wrong-id", "TEST_OTHER_ID": "honest"}},
