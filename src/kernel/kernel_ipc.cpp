@@ -75,13 +75,22 @@ Result<json::value> Kernel::HandleIpc(const std::shared_ptr<ipc::Connection>& co
   if (name == "capability.unregister") return Unregister(s, params);
   if (name == "hook.subscribe") return SubscribeHooks(s, params.at("events").as_array());
   if (name == "hook.unsubscribe") {
-    json::array done;
+    // All or nothing: naming a hook the app is not subscribed to changes nothing and says which.
+    auto current = bus_.SubscriptionsOf(id);
+    json::array done, missing;
     for (const auto& e : params.at("events").as_array()) {
       const auto* hook = protocol::FindHook(e.as_string());
-      if (!hook) continue;
-      bus_.Unsubscribe(hook->name, id);
-      s.hook_handler->ForgetIntercepting(std::string(hook->name));
-      done.emplace_back(hook->name);
+      if (hook && std::find(current.begin(), current.end(), hook->name) != current.end())
+        done.emplace_back(hook->name);
+      else
+        missing.push_back(e);
+    }
+    if (!missing.empty())
+      return MakeError(ErrorCode::kHookNotSubscribed, "not subscribed to " + json::serialize(missing),
+                       json::object{{"events", missing}});
+    for (const auto& h : done) {
+      bus_.Unsubscribe(h.as_string(), id);
+      s.hook_handler->ForgetIntercepting(std::string(h.as_string()));
     }
     return json::object{{"unsubscribed", std::move(done)}};
   }

@@ -47,6 +47,20 @@ class CapabilityTest(KernelTest):
         self.assertEqual(info["granted"]["hooks"]["subscribes"], ["agent_end", "gateway_start"])
         self.assertIn("message_sending", json.dumps(info["declared"]))
 
+    def test_unsubscribe(self):
+        acts = [["hook.subscribe", {"events": ["agent_end"]}],
+                ["hook.unsubscribe", {"events": ["agent_end", "gateway_start"]}],
+                ["hook.unsubscribe", {"events": ["agent_completed"]}],
+                ["hook.unsubscribe", {"events": ["agent_end"]}]]
+        k = self.kernel({"apps": {"supervisor": fast_supervisor(), "unsub": {"env": {"TEST_ACTIONS": json.dumps(acts)}}}},
+                        apps=[(BEHAVE, "unsub")])
+        k.wait_state("unsub", "ready")
+        _, partial, alias, again = actions_of(k, "unsub", 4)
+        self.assertEqual(partial["error"]["code"], "HOOK_NOT_SUBSCRIBED")
+        self.assertEqual(partial["error"]["data"]["events"], ["gateway_start"])
+        self.assertEqual(alias["result"]["unsubscribed"], ["agent_end"])  # nothing changed before
+        self.assertEqual(again["error"]["code"], "HOOK_NOT_SUBSCRIBED")
+
     def test_channel_owned_by_another_app_is_refused(self):
         grab = [["capability.register", {"type": "channel", "config": {"id": "testchan"}}]]
         k = self.kernel({"apps": {"supervisor": fast_supervisor(),
