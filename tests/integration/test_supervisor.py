@@ -40,14 +40,15 @@ class SupervisorTest(KernelTest):
         return seen
 
     def check_restarted_with_backoff(self, behavior):
-        k = self.start_with({"crashy": behavior}, restartDelay=200, maxRestarts=10)
+        k = self.start_with({"crashy": behavior}, restartDelay=400, maxRestarts=10)
         starts = self.restarts_observed(k, "crashy", 3)
         self.assertGreaterEqual(len(starts), 4, f"restarts seen: {starts}")
         gaps = [b - a for a, b in zip(starts, starts[1:])]
-        # Each gap = app lifetime (~start + 0.1 s) + restartDelay × 2^(n-1): 200, 400, 800 ms.
+        # Each gap = app lifetime (~start + 0.1 s) + restartDelay × 2^(n-1): 400, 800, 1600 ms. The
+        # lifetime varies with load, so the growth is checked with a wide margin (800 expected).
         for n, gap in enumerate(gaps):
-            self.assertGreaterEqual(gap, 200 * 2 ** n, f"gaps {gaps}")
-        self.assertGreater(gaps[2] - gaps[1], 250, f"backoff not exponential: {gaps}")
+            self.assertGreaterEqual(gap, 400 * 2 ** n, f"gaps {gaps}")
+        self.assertGreater(gaps[2] - gaps[1], 500, f"backoff not exponential: {gaps}")
         self.assertGreaterEqual(k.status_of("crashy")["restartCount"], 3)
 
     def test_crash_exit_1_restarts_with_backoff(self):
