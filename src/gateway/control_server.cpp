@@ -6,6 +6,7 @@
 #include "common/secure_compare.h"
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -142,6 +143,7 @@ class ControlServer::Impl : public std::enable_shared_from_this<Impl> {
   void Broadcast(std::string_view event, json::value payload);
   size_t ClientCount() const;
   bool OriginAllowed(std::string_view origin) const;
+  std::function<void(std::unique_ptr<ipc::Transport>)> ipc_handler_;
 
   uint16_t port_ = 0;
   std::map<std::string, ControlHandler, std::less<>> methods_;
@@ -173,6 +175,7 @@ class ControlServer::Impl : public std::enable_shared_from_this<Impl> {
   void RejectAndClose(const std::shared_ptr<Connection>& c, const json::value& id, std::string why);
   void Send(const std::shared_ptr<Connection>& c, Frame frame);
   void CloseConnection(const std::shared_ptr<Connection>& c);
+  asio::awaitable<void> RunIpcUpgrade(std::shared_ptr<Connection> c, HttpRequest upgrade);
 
   bool AuthConfigured() const { return !settings_.auth_token.empty() || !settings_.auth_password.empty(); }
 
@@ -285,6 +288,10 @@ asio::awaitable<void> ControlServer::Impl::ServeConnection(std::shared_ptr<Impl>
       co_await ReplyToBadHttp(c, ec);
       break;
     }
+    if (websocket::is_upgrade(parser.get()) && TargetPath(ToStd(parser.get().target())) == "/ipc") {
+      co_await RunIpcUpgrade(c, parser.release());
+      co_return;
+    }
     if (websocket::is_upgrade(parser.get()) && TargetPath(ToStd(parser.get().target())) == "/ws") {
       std::string origin(ToStd(parser.get()[http::field::origin]));
       if (!origin.empty() && !OriginAllowed(origin)) {
@@ -389,6 +396,103 @@ bool ControlServer::Impl::HttpAuthorized(const HttpRequest& req) const {
   if (!settings_.auth_token.empty()) ok |= ConstantTimeEquals(credential, settings_.auth_token);
   if (!settings_.auth_password.empty()) ok |= ConstantTimeEquals(credential, settings_.auth_password);
   return ok;
+}
+
+// ---- IPC over WebSocket (/ipc) ---------------------------------------------------------------
+
+namespace {
+
+// An IPC connection carried by a WebSocket: one frame per text message. Owns the accepted
+// connection from the moment of the upgrade; the gateway no longer counts it as a client.
+class WebSocketIpcTransport : public ipc::Transport {
+ public:
+  explicit WebSocketIpcTransport(std::shared_ptr<Connection> c) : c_(std::move(c)), executor_(c_->ws.get_executor()) {}
+
+  asio::any_io_executor executor() const override { return executor_; }
+  bool message_framed() const override { return true; }
+  ipc::PeerCredentials peer() const override { return {}; }
+  std::string describe() const override { return "ws " + c_->info.remote; }
+
+  asio::awaitable<std::optional<std::string_view>> Read() override {
+    buffer_.clear();
+    error_code ec;
+    co_await c_->ws.async_read(buffer_, Await(ec));
+    if (ec) co_return std::nullopt;
+    message_ = beast::buffers_to_string(buffer_.data());
+    co_return std::string_view(message_);
+  }
+
+  void Write(std::string_view data, std::function<void(bool)> done) override {
+    asio::co_spawn(c_->ws.get_executor(), WriteFrames(c_, data, std::move(done)), asio::detached);
+  }
+
+  void Close() override {
+    if (!c_->open) return;
+    c_->open = false;
+    beast::get_lowest_layer(c_->ws).close();
+  }
+
+ private:
+  static asio::awaitable<void> WriteFrames(std::shared_ptr<Connection> c, std::string_view data,
+                                           std::function<void(bool)> done) {
+    bool ok = true;
+    while (ok && !data.empty()) {
+      size_t nl = data.find('\n');
+      std::string_view frame = data.substr(0, nl);
+      data.remove_prefix(nl == std::string_view::npos ? data.size() : nl + 1);
+      if (frame.empty()) continue;
+      error_code ec;
+      c->ws.text(true);
+      co_await c->ws.async_write(asio::buffer(frame.data(), frame.size()), Await(ec));
+      ok = !ec;
+    }
+    done(ok);
+  }
+
+  std::shared_ptr<Connection> c_;
+  asio::any_io_executor executor_;
+  beast::flat_buffer buffer_;
+  std::string message_;
+};
+
+}  // namespace
+
+asio::awaitable<void> ControlServer::Impl::RunIpcUpgrade(std::shared_ptr<Connection> c, HttpRequest upgrade) {
+  beast::tcp_stream& stream = beast::get_lowest_layer(c->ws);
+  std::optional<HttpResponse> refusal;
+  std::string origin(ToStd(upgrade[http::field::origin]));
+  if (!ipc_handler_) {
+    refusal = JsonError(http::status::service_unavailable, ErrorCode::kInternalError, "IPC is not ready", 11, false);
+  } else if (!AuthConfigured()) {
+    refusal = JsonError(http::status::forbidden, ErrorCode::kForbidden,
+                        "remote apps need gateway.auth.token or gateway.auth.password", 11, false);
+  } else if (!HttpAuthorized(upgrade)) {
+    refusal = JsonError(http::status::unauthorized, ErrorCode::kUnauthorized,
+                        "missing or invalid Authorization: Bearer credentials", 11, false);
+  } else if (!origin.empty() && !OriginAllowed(origin)) {
+    refusal = JsonError(http::status::forbidden, ErrorCode::kForbidden, "origin " + origin + " is not allowed", 11, false);
+  }
+  error_code ec;
+  if (refusal) {
+    spdlog::warn("gateway: refused /ipc from {}", c->info.remote);
+    stream.expires_after(settings_.handshake_timeout);
+    co_await http::async_write(stream, *refusal, Await(ec));
+    CloseConnection(c);
+    co_return;
+  }
+  stream.expires_never();  // the WebSocket keeps its own timeouts: pings while idle
+  auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
+  timeouts.handshake_timeout = settings_.handshake_timeout;
+  c->ws.set_option(timeouts);
+  c->ws.read_message_max(settings_.max_ws_frame_bytes);
+  co_await c->ws.async_accept(upgrade, Await(ec));
+  connections_.erase(c->info.id);  // an IPC connection now, not a control client
+  if (ec) {
+    c->open = false;
+    stream.close();
+    co_return;
+  }
+  ipc_handler_(std::make_unique<WebSocketIpcTransport>(std::move(c)));
 }
 
 // ---- WebSocket session -----------------------------------------------------------------------
@@ -615,6 +719,10 @@ void ControlServer::AddMethod(std::string name, ControlHandler handler) {
     return;
   }
   impl_->methods_[std::move(name)] = std::move(handler);
+}
+
+void ControlServer::SetIpcHandler(std::function<void(std::unique_ptr<ipc::Transport>)> handler) {
+  impl_->ipc_handler_ = std::move(handler);
 }
 
 bool ControlServer::HasMethod(std::string_view name) const {

@@ -19,6 +19,7 @@
 #include <string_view>
 
 #include "common/json.h"
+#include "ipc/transport.h"
 #include "common/status.h"
 
 namespace oc {
@@ -82,6 +83,12 @@ class ControlServer {
   // Registers or replaces a method; before or after Listen. "connect" is reserved.
   void AddMethod(std::string name, ControlHandler handler);
   bool HasMethod(std::string_view name) const;
+  // Apps on another host speak the IPC protocol over a WebSocket at /ipc (SPEC §4): one frame per
+  // text message. The upgrade needs `Authorization: Bearer <gateway token or password>`, so /ipc
+  // is refused (403) while no gateway credentials are configured, and 401 without the right ones.
+  // Accepted connections are handed to `handler` (the kernel's IPC server); until one is set,
+  // /ipc answers 503.
+  void SetIpcHandler(std::function<void(std::unique_ptr<ipc::Transport>)> handler);
   // Later requests get METHOD_NOT_FOUND; calls already running finish normally.
   void RemoveMethod(std::string_view name);
 

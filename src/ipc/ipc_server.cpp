@@ -28,6 +28,41 @@ PeerCredentials ReadPeerCredentials(int fd) {
   return out;
 }
 
+class UnixTransport : public Transport {
+ public:
+  explicit UnixTransport(stream_protocol::socket socket)
+      : socket_(std::move(socket)), executor_(socket_.get_executor()), peer_(ReadPeerCredentials(socket_.native_handle())) {}
+
+  asio::any_io_executor executor() const override { return executor_; }
+  bool message_framed() const override { return false; }
+  PeerCredentials peer() const override { return peer_; }
+  std::string describe() const override { return "unix pid " + std::to_string(peer_.pid); }
+
+  asio::awaitable<std::optional<std::string_view>> Read() override {
+    boost::system::error_code ec;
+    size_t n = co_await socket_.async_read_some(asio::buffer(buf_), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return std::nullopt;
+    co_return std::string_view(buf_.data(), n);
+  }
+
+  void Write(std::string_view data, std::function<void(bool)> done) override {
+    asio::async_write(socket_, asio::buffer(data),
+                      [done = std::move(done)](boost::system::error_code ec, size_t) { done(!ec); });
+  }
+
+  void Close() override {
+    boost::system::error_code ec;
+    socket_.shutdown(stream_protocol::socket::shutdown_both, ec);
+    socket_.close(ec);
+  }
+
+ private:
+  stream_protocol::socket socket_;
+  asio::any_io_executor executor_;
+  PeerCredentials peer_;
+  std::array<char, 64 * 1024> buf_;
+};
+
 // True when something accepts connections on `path` (another kernel is running).
 bool SocketIsLive(asio::io_context& io, const fs::path& path) {
   stream_protocol::socket probe(io);
@@ -38,21 +73,26 @@ bool SocketIsLive(asio::io_context& io, const fs::path& path) {
 
 }  // namespace
 
+std::unique_ptr<Transport> MakeUnixTransport(stream_protocol::socket socket) {
+  return std::make_unique<UnixTransport>(std::move(socket));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Connection
 
-Connection::Connection(Socket socket, const IpcOptions& options, Dispatcher& dispatcher, uint64_t id)
-    : socket_(std::move(socket)),
+Connection::Connection(std::unique_ptr<Transport> transport, const IpcOptions& options, Dispatcher& dispatcher,
+                       uint64_t id)
+    : transport_(std::move(transport)),
       options_(options),
       dispatcher_(dispatcher),
       id_(id),
-      peer_(ReadPeerCredentials(socket_.native_handle())),
+      peer_(transport_->peer()),
       splitter_(options.max_frame_bytes) {}
 
 asio::awaitable<void> Connection::Serve() {
   auto self = shared_from_this();
   // A connection that never registers is closed after a while: it holds a kernel fd for nothing.
-  asio::steady_timer register_deadline(socket_.get_executor());
+  asio::steady_timer register_deadline(transport_->executor());
   register_deadline.expires_after(kRegisterDeadline);
   register_deadline.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
     if (auto c = weak.lock(); !ec && c && !c->registered()) c->Close();
@@ -67,22 +107,18 @@ asio::awaitable<void> Connection::Serve() {
 }
 
 asio::awaitable<void> Connection::ReadLoop() {
-  std::array<char, 64 * 1024> buf;
+  auto on_line = [this](std::string_view line) {
+    if (open_ && !closing_) HandleLine(line);  // nothing more is handled once closing
+  };
+  auto on_oversize = [this] {
+    SendError(nullptr, MakeError(ErrorCode::kInvalidRequest,
+                                 "frame too large (limit " + std::to_string(options_.max_frame_bytes) + " bytes)"));
+  };
   while (open_) {
-    boost::system::error_code ec;
-    size_t n = co_await socket_.async_read_some(asio::buffer(buf),
-                                                asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) break;
-    splitter_.Feed(
-        std::string_view(buf.data(), n),
-        [this](std::string_view line) {
-          if (open_ && !closing_) HandleLine(line);  // nothing more is handled once closing
-        },
-        [this] {
-          SendError(nullptr, MakeError(ErrorCode::kInvalidRequest,
-                                       "frame too large (limit " +
-                                           std::to_string(options_.max_frame_bytes) + " bytes)"));
-        });
+    auto data = co_await transport_->Read();
+    if (!data) break;
+    splitter_.Feed(*data, on_line, on_oversize);
+    if (transport_->message_framed()) splitter_.Feed("\n", on_line, on_oversize);  // a message is a line
   }
 }
 
@@ -135,7 +171,7 @@ void Connection::HandleRequest(protocol::Frame frame) {
   // A method that waits runs as its own coroutine so it never stalls this connection's reads (it
   // may itself wait for a frame from this same peer).
   asio::co_spawn(
-      socket_.get_executor(),
+      transport_->executor(),
       [self, spec, frame = std::move(frame)]() mutable -> asio::awaitable<void> {
         Result<json::value> result = co_await self->dispatcher_.HandleAsync(self, *spec, frame);
         if (!self->open_) co_return;
@@ -184,7 +220,7 @@ void Connection::Send(const protocol::Frame& frame) {
     // closing changes (streams, sessions).
     closing_ = true;
     outgoing_.clear();
-    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->Close(); });
+    asio::post(transport_->executor(), [self = shared_from_this()] { self->Close(); });
     return;
   }
   if (!write_in_flight_) WriteMore();
@@ -198,16 +234,15 @@ void Connection::WriteMore() {
   write_in_flight_ = true;
   writing_.clear();
   writing_.swap(outgoing_);  // every frame queued so far goes out in one write
-  asio::async_write(socket_, asio::buffer(writing_),
-                    [self = shared_from_this()](boost::system::error_code ec, size_t) {
-                      self->writing_.clear();
-                      if (ec) {
-                        self->write_in_flight_ = false;
-                        self->Close();
-                        return;
-                      }
-                      self->WriteMore();
-                    });
+  transport_->Write(writing_, [self = shared_from_this()](bool ok) {
+    self->writing_.clear();
+    if (!ok) {
+      self->write_in_flight_ = false;
+      self->Close();
+      return;
+    }
+    self->WriteMore();
+  });
 }
 
 void Connection::SendEvent(std::string event, json::value payload) {
@@ -222,7 +257,7 @@ asio::awaitable<Result<json::value>> Connection::Request(std::string method, jso
                                                          std::optional<std::chrono::milliseconds> timeout) {
   if (!open_) co_return MakeError(ErrorCode::kConnectionClosed, "connection closed");
   protocol::Frame frame = protocol::MakeRequest(std::move(method), std::move(params));
-  auto pending = std::make_shared<Pending<Result<json::value>>>(socket_.get_executor());
+  auto pending = std::make_shared<Pending<Result<json::value>>>(transport_->executor());
   std::string id = frame.id;
   pending_[id] = pending;
   Send(frame);
@@ -255,9 +290,7 @@ void Connection::FailPending() {
 void Connection::Close() {
   if (!open_) return;
   open_ = false;
-  boost::system::error_code ec;
-  socket_.shutdown(Socket::shutdown_both, ec);
-  socket_.close(ec);
+  transport_->Close();
   FailPending();
   auto streams = std::move(streams_);
   streams_.clear();
@@ -315,11 +348,24 @@ asio::awaitable<void> IpcServer::AcceptLoop() {
       co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
     }
-    uint64_t id = next_id_++;
-    auto conn = std::make_shared<Connection>(std::move(socket), options_, dispatcher_, id);
-    connections_[id] = conn;
-    asio::co_spawn(io_, conn->Serve(), [this, id](std::exception_ptr) { connections_.erase(id); });
+    Serve(MakeUnixTransport(std::move(socket)));
   }
+}
+
+void IpcServer::Serve(std::unique_ptr<Transport> transport) {
+  uint64_t id = next_id_++;
+  auto conn = std::make_shared<Connection>(std::move(transport), options_, dispatcher_, id);
+  connections_[id] = conn;
+  asio::co_spawn(io_, conn->Serve(), [this, id](std::exception_ptr) { connections_.erase(id); });
+}
+
+void IpcServer::Adopt(std::unique_ptr<Transport> transport) {
+  if (!listening_) {
+    transport->Close();
+    return;
+  }
+  spdlog::info("ipc: remote connection over {}", transport->describe());
+  Serve(std::move(transport));
 }
 
 void IpcServer::Stop() {

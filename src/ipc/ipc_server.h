@@ -20,15 +20,11 @@
 #include "common/async.h"
 #include "common/json.h"
 #include "protocol/frame.h"
+#include "ipc/transport.h"
 #include "protocol/methods.h"
 
 namespace oc::ipc {
 
-struct PeerCredentials {
-  pid_t pid = 0;
-  uid_t uid = 0;
-  gid_t gid = 0;
-};
 
 struct IpcOptions {
   std::filesystem::path socket_path;
@@ -58,8 +54,7 @@ class Dispatcher {
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  using Socket = asio::local::stream_protocol::socket;
-  Connection(Socket socket, const IpcOptions& options, Dispatcher& dispatcher, uint64_t id);
+  Connection(std::unique_ptr<Transport> transport, const IpcOptions& options, Dispatcher& dispatcher, uint64_t id);
 
   uint64_t id() const { return id_; }
   const PeerCredentials& peer() const { return peer_; }
@@ -103,7 +98,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void WriteMore();
   void FailPending();
 
-  Socket socket_;
+  std::unique_ptr<Transport> transport_;
   const IpcOptions& options_;
   Dispatcher& dispatcher_;
   uint64_t id_;
@@ -128,12 +123,15 @@ class IpcServer {
   // refuses to start when another kernel is listening (CONFLICT), binds, sets the socket to 0600.
   Status Listen();
   void Stop();
+  // Serves a connection that arrived another way (a WebSocket at the gateway's /ipc).
+  void Adopt(std::unique_ptr<Transport> transport);
 
   size_t connection_count() const { return connections_.size(); }
   const IpcOptions& options() const { return options_; }
 
  private:
   asio::awaitable<void> AcceptLoop();
+  void Serve(std::unique_ptr<Transport> transport);
 
   asio::io_context& io_;
   IpcOptions options_;

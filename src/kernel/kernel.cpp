@@ -87,6 +87,9 @@ Status Kernel::Start() {
   ipc_options.request_timeout = std::chrono::milliseconds(config_.ipc().request_timeout_ms);
   ipc_ = std::make_unique<ipc::IpcServer>(io_, std::move(ipc_options), *this);
   OC_TRY(ipc_->Listen());
+  control_->SetIpcHandler([this](std::unique_ptr<ipc::Transport> transport) {
+    if (ipc_ && !shutting_down_) ipc_->Adopt(std::move(transport));
+  });
 
   std::error_code dir_ec;
   std::filesystem::create_directories(options_.paths.config_file.parent_path(), dir_ec);

@@ -81,13 +81,15 @@ class RawIpc:
 class WsClient:
     """A minimal RFC 6455 client for the control plane (text frames, client masking)."""
 
-    def __init__(self, port, token=None, password=None, origin=None):
+    def __init__(self, port, token=None, password=None, origin=None, path="/ws", bearer=None):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
         key = base64.b64encode(os.urandom(16)).decode()
-        origin_header = f"Origin: {origin}\r\n" if origin else ""
-        self.sock.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        extra = f"Origin: {origin}\r\n" if origin else ""
+        if bearer:
+            extra += f"Authorization: Bearer {bearer}\r\n"
+        self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
                            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                           f"{origin_header}\r\n").encode())
+                           f"{extra}\r\n").encode())
         head = b""
         while b"\r\n\r\n" not in head:
             head += self.sock.recv(1)
@@ -95,6 +97,8 @@ class WsClient:
             raise ConnectionError(head.decode(errors="replace"))
         self.n = 0
         self.events = []
+        if path != "/ws":
+            return  # /ipc speaks IPC frames: see send_frame / recv_frame
         auth = {}
         if token:
             auth["token"] = token
@@ -141,6 +145,19 @@ class WsClient:
                 raise ConnectionError("websocket closed")
             if opcode == 1:
                 return json.loads(payload)
+
+    def send_frame(self, frame):
+        self._send(frame)
+
+    def send_text(self, text):
+        """A raw text message, for malformed input."""
+        data = text.encode()
+        mask = os.urandom(4)
+        header = bytearray([0x81, 0x80 | len(data)]) + mask
+        self.sock.sendall(bytes(header) + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+
+    def recv_frame(self, timeout=5):
+        return self._recv(timeout)
 
     def call_raw(self, method, params=None, timeout=30):
         self.n += 1

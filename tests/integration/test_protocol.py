@@ -257,6 +257,49 @@ class RegistrationTest(KernelTest):
                 r = impostor.request("app.heartbeat")
                 self.assertEqual(r["error"]["code"], "APP_NOT_REGISTERED")
 
+    def test_remote_app_over_websocket_ipc(self):
+        k = self.kernel({"ipc": {"allowExternalApps": True}, "gateway": {"auth": {"token": "gw-secret"}},
+                         "apps": {"remote": {"trustLevel": "verified"}}})
+        for bearer, status in ((None, "401"), ("wrong", "401")):
+            with self.assertRaises(ConnectionError) as refused:
+                k.client(path="/ipc", bearer=bearer)
+            self.assertIn(status, str(refused.exception))
+        ws = k.client(path="/ipc", bearer="gw-secret")
+        self.addCleanup(ws.close)
+        manifest = {"id": "remote", "name": "Remote", "version": "1.0.0", "type": "app", "main": "x",
+                    "protocol": {"version": "1.0"},
+                    "capabilities": {"security": {"trustLevel": "verified"},
+                                     "gateway": {"methods": ["remote.hello"]}}}
+        ws.send_frame({"id": "r1", "type": "request", "timestamp": 1, "method": "app.register",
+                       "params": {"manifest": manifest, "spawnToken": "0" * 32}})
+        self.assertEqual(ws.recv_frame()["error"]["code"], "UNAUTHORIZED")  # no spawn tokens from afar
+        ws.send_frame({"id": "r2", "type": "request", "timestamp": 1, "method": "app.register",
+                       "params": {"manifest": manifest}})
+        reg = ws.recv_frame()
+        self.assertTrue(reg["success"], reg)
+        self.assertEqual(reg["result"]["grants"]["trustLevel"], "verified")
+        ws.send_text("not json")
+        bad = ws.recv_frame()
+        self.assertEqual((bad["error"]["code"], bad["requestId"]), ("INVALID_REQUEST", None))
+        ws.send_frame({"id": "h1", "type": "request", "timestamp": 1, "method": "app.heartbeat", "params": {}})
+        self.assertTrue(ws.recv_frame()["result"]["ok"])
+        ws.send_frame({"id": "c1", "type": "request", "timestamp": 1, "method": "capability.register",
+                       "params": {"type": "gateway_method", "config": {"method": "remote.hello"}}})
+        self.assertTrue(ws.recv_frame()["result"]["granted"])
+        ctl = k.client(token="gw-secret")
+        ctl._send({"type": "req", "id": "x1", "method": "remote.hello", "params": {"who": "me"}})
+        invoke = ws.recv_frame()
+        self.assertEqual(invoke["method"], "gateway.invoke")
+        ws.send_frame({"id": "a1", "type": "response", "timestamp": 1, "requestId": invoke["id"], "success": True,
+                       "result": {"result": {"hello": "me"}}})
+        self.assertEqual(ctl._recv(5)["payload"], {"hello": "me"})
+
+    def test_websocket_ipc_needs_gateway_credentials(self):
+        k = self.kernel({"ipc": {"allowExternalApps": True}})
+        with self.assertRaises(ConnectionError) as refused:
+            k.client(path="/ipc", bearer="anything")
+        self.assertIn("403", str(refused.exception))
+
     def test_spawned_app_claiming_another_id_is_forbidden(self):
         k = self.kernel({"apps": {"supervisor": fast_supervisor(maxRestarts=1, restartDelay=50),
                                   "liar": {"env": {"TEST_BEHAVIOR": "wrong-id", "TEST_OTHER_ID": "honest"}},
