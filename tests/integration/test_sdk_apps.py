@@ -9,6 +9,7 @@ from harness import KernelTest, fast_supervisor, pid_alive, wait_for
 EXAMPLES = os.environ.get("OPENCLAW_EXAMPLES", "")
 NOTES = os.path.join(EXAMPLES, "notes-example")
 ECHO = os.path.join(EXAMPLES, "python-echo")
+PROBES = os.environ.get("OPENCLAW_TEST_PACKAGES", "")
 
 
 class SdkAppsTest(KernelTest):
@@ -59,6 +60,34 @@ class SdkAppsTest(KernelTest):
                      what=f"{app} back after SIGKILL")
         self.assertTrue(k.control().call("python-echo.ping")["pong"])
         self.assertEqual(k.control().call("notes-example.count")["count"], 0)
+
+
+class SdkResumeTest(KernelTest):
+    """Both SDKs reconnect and resume against the real kernel after their connection breaks."""
+
+    def test_resume_keeps_registrations_and_process(self):
+        k = self.kernel({"apps": {"supervisor": fast_supervisor()}, "ipc": {"resumeWindowMs": 5000}},
+                        apps=[os.path.join(PROBES, "sdk-probe-cpp"), os.path.join(PROBES, "sdk-probe-py")])
+        ws = k.control()
+        agent_end = {"hook": "agent_end", "data": {"sessionKey": "s", "agentId": "pi", "runId": "r",
+                                                   "success": True, "duration": 1}}
+        for app in ("sdk-probe-cpp", "sdk-probe-py"):
+            pid = k.wait_state(app, "ready")["pid"]
+            self.assertEqual(ws.call(f"{app}.count")["calls"], 1)
+            self.assertTrue(ws.call(f"{app}.drop")["dropping"])
+            wait_for(lambda: f"app {app} registered (resumed" in k.output(), 10, what=f"{app} to resume")
+            # Registrations were kept for it: its method answers again, from the same process.
+            resumed = wait_for(lambda: self._try(ws, f"{app}.count"), 10, what=f"{app} method back")
+            self.assertEqual(resumed["calls"], 2, "same process, state kept")
+            ws.call("hooks.run", agent_end)
+            wait_for(lambda: ws.call(f"{app}.count")["agentEnds"] >= 1, 5, what=f"{app} hooks kept")
+            st = k.status_of(app)
+            self.assertEqual((st["pid"], st["state"], st["restartCount"]), (pid, "ready", 0))
+
+    @staticmethod
+    def _try(ws, method):
+        f = ws.call_raw(method, {})
+        return f["payload"] if f["ok"] else None
 
 
 if __name__ == "__main__":

@@ -585,6 +585,10 @@ void KernelClient::OnRequest(std::string method, RequestHandler handler) {
   impl_->request_handlers[std::move(method)] = std::move(handler);
 }
 
+void KernelClient::DropConnectionForTesting() {
+  if (impl_->conn) impl_->ConnectionDown(impl_->conn, "dropped for testing");
+}
+
 void KernelClient::OnConnectionLost(std::function<void(const Error&)> handler) {
   impl_->on_lost = std::move(handler);
 }

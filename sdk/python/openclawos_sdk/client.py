@@ -327,6 +327,11 @@ class KernelClient:
             elif not future.cancelled():
                 future.exception()  # failed while we were being cancelled: mark it seen
 
+    def drop_connection_for_testing(self) -> None:
+        """Test hook: breaks the socket as if the connection failed, so reconnect + resume run."""
+        if self._writer is not None:
+            self._writer.transport.abort()
+
     async def _wait_connected(self, timeout: Optional[float]) -> None:
         if self._closed.is_set():
             raise self._close_error or KernelError(ErrorCode.CONNECTION_CLOSED, "client is closed")

@@ -104,6 +104,8 @@ class KernelClient {
   void Close();
   // True while registered on a live connection.
   bool connected() const;
+  // Test hook: drops the socket as if the connection broke, so reconnect + resume run for real.
+  void DropConnectionForTesting();
   // The register result of the current (or last) registration; null before the first.
   const oc::json::value& registration() const;
 
