@@ -46,6 +46,13 @@ Result<config::Config> LoadConfig() {
   return cfg;
 }
 
+// The running kernel's control plane, or why it cannot be reached.
+Result<std::unique_ptr<gateway::ControlClient>> ConnectTo(const config::Config& cfg) {
+  auto gw = cfg.gateway();
+  std::string host = gw.host == "0.0.0.0" ? "127.0.0.1" : gw.host;  // a wildcard bind is reached on loopback
+  return gateway::ControlClient::Connect(host, gw.port, gw.auth_token, gw.auth_password);
+}
+
 // Connects to the running kernel. Prints why not, and returns nullptr, on failure.
 std::unique_ptr<gateway::ControlClient> Connect(int* exit_code) {
   auto cfg = LoadConfig();
@@ -53,9 +60,7 @@ std::unique_ptr<gateway::ControlClient> Connect(int* exit_code) {
     *exit_code = kUsage;
     return nullptr;
   }
-  auto gw = cfg->gateway();
-  std::string host = gw.host == "0.0.0.0" ? "127.0.0.1" : gw.host;
-  auto client = gateway::ControlClient::Connect(host, gw.port, gw.auth_token, gw.auth_password);
+  auto client = ConnectTo(*cfg);
   if (!client.ok()) {
     std::cerr << "openclaw: " << client.error().message << "\n";
     *exit_code = kFail;
@@ -224,8 +229,7 @@ int CmdAppsInstall(const Options& o) {
   fs::path src = fs::absolute(o.path);
   auto cfg = LoadConfig();
   if (!cfg.ok()) return kUsage;
-  auto gw = cfg->gateway();
-  auto client = gateway::ControlClient::Connect(gw.host, gw.port, gw.auth_token, gw.auth_password);
+  auto client = ConnectTo(*cfg);
   if (client.ok()) {  // a running kernel installs and starts it
     auto r = (*client)->Call("apps.install", json::object{{"path", src.string()}});
     if (!r.ok()) {
@@ -249,8 +253,7 @@ int CmdAppsInstall(const Options& o) {
 int CmdAppsUninstall(const Options& o) {
   auto cfg = LoadConfig();
   if (!cfg.ok()) return kUsage;
-  auto gw = cfg->gateway();
-  auto client = gateway::ControlClient::Connect(gw.host, gw.port, gw.auth_token, gw.auth_password);
+  auto client = ConnectTo(*cfg);
   Status s;
   if (client.ok()) {
     auto r = (*client)->Call("apps.uninstall", json::object{{"id", o.id}});

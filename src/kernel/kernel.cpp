@@ -158,9 +158,12 @@ Status Kernel::Reload() {
   }
   // The gateway's listener and auth, and the IPC socket, are set up once: say so instead of
   // silently keeping the old values.
-  for (const char* section : {"gateway", "ipc"})
-    if (const auto* before = config_.Find(section); before && *before != *fresh->Find(section))
+  for (const char* section : {"gateway", "ipc"}) {
+    const json::value* before = config_.Find(section);
+    const json::value* after = fresh->Find(section);
+    if ((before == nullptr) != (after == nullptr) || (before && *before != *after))
       spdlog::warn("config: changes to {}.* take effect after a kernel restart", section);
+  }
   config_ = std::move(fresh).value();
   bus_.UpdateSettings(ToHookSettings(config_.hooks()));
   ReapplyGrants();

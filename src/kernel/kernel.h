@@ -87,8 +87,9 @@ class Kernel : public ipc::Dispatcher, public supervisor::Observer {
   // packages and apps (kernel_apps.cpp)
   void LoadPackages();
   bool AppEnabled(const registry::Package& pkg) const;
-  registry::TrustLevel TrustOf(const registry::Package& pkg) const;
-  registry::Grants GrantsOf(const registry::Package& pkg) const;
+  // `external`: an app the kernel did not spawn (SPEC §4.1), trusted less by default.
+  registry::TrustLevel TrustOf(const registry::Package& pkg, bool external = false) const;
+  registry::Grants GrantsOf(const registry::Package& pkg, bool external = false) const;
   Result<supervisor::AppSpec> BuildSpec(const registry::Package& pkg) const;
   std::vector<std::string> StartOrder() const;
   void StartEnabledApps();
@@ -116,7 +117,6 @@ class Kernel : public ipc::Dispatcher, public supervisor::Observer {
   void ReleaseSession(const std::string& app_id);
   // After a config change: recompute every session's grants and withdraw what is no longer granted.
   void ReapplyGrants();
-  registry::Grants SessionGrants(const AppSession& s) const;
   void ExposeAppMethod(const std::string& app_id, const std::string& method);
   void ForgetCapability(AppSession& s, const std::string& capability_id);
   void NotifyConfigWatchers();

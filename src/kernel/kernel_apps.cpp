@@ -33,16 +33,16 @@ bool Kernel::AppEnabled(const registry::Package& pkg) const {
   return app.enabled.value_or(false);
 }
 
-registry::TrustLevel Kernel::TrustOf(const registry::Package& pkg) const {
+registry::TrustLevel Kernel::TrustOf(const registry::Package& pkg, bool external) const {
   auto app = config_.app(pkg.manifest.id);
   std::optional<std::string_view> user;
   if (app.trust_level) user = *app.trust_level;
-  return registry::EffectiveTrust(pkg, user);
+  return registry::EffectiveTrust(pkg, user, external);
 }
 
-registry::Grants Kernel::GrantsOf(const registry::Package& pkg) const {
+registry::Grants Kernel::GrantsOf(const registry::Package& pkg, bool external) const {
   auto app = config_.app(pkg.manifest.id);
-  return registry::ComputeGrants(pkg.manifest, TrustOf(pkg), app.grants, app.denies);
+  return registry::ComputeGrants(pkg.manifest, TrustOf(pkg, external), app.grants, app.denies);
 }
 
 // SPEC §5.2: the environment is built, not inherited.

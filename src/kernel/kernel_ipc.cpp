@@ -169,7 +169,7 @@ Result<json::value> Kernel::Register(const std::shared_ptr<ipc::Connection>& con
       if (!report.ok()) return MakeError(ErrorCode::kInvalidParams, "invalid manifest:\n" + report.Format());
       s.package = registry::Package{*report.manifest, {}, false};
     }
-    s.grants = SessionGrants(s);
+    s.grants = GrantsOf(s.package, s.external);
     s.resume_token = RandomToken();
     s.hook_handler = std::make_shared<AppHookHandler>(id, static_cast<int>(s.grants.trust));
     sessions_.emplace(id, std::move(s));
@@ -417,17 +417,9 @@ void Kernel::ForgetCapability(AppSession& s, const std::string& capability_id) {
   s.capabilities.erase(it);
 }
 
-registry::Grants Kernel::SessionGrants(const AppSession& s) const {
-  auto app = config_.app(s.app_id);
-  std::optional<std::string_view> user;
-  if (app.trust_level) user = *app.trust_level;
-  return registry::ComputeGrants(s.package.manifest, registry::EffectiveTrust(s.package, user, s.external),
-                                 app.grants, app.denies);
-}
-
 void Kernel::ReapplyGrants() {
   for (auto& [id, s] : sessions_) {
-    registry::Grants fresh = SessionGrants(s);
+    registry::Grants fresh = GrantsOf(s.package, s.external);
     for (const auto& hook : bus_.SubscriptionsOf(id)) {
       bool intercepting = s.grants.hooks_intercept.count(hook) > 0;
       bool still = intercepting ? fresh.hooks_intercept.count(hook) > 0 : fresh.hooks_subscribe.count(hook) > 0;
