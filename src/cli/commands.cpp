@@ -7,6 +7,7 @@
 #include <iostream>
 #include <thread>
 
+#include "cli/cli_common.h"
 #include "config/config.h"
 #include "config/config_file.h"
 #include "gateway/control_client.h"
@@ -19,10 +20,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int kOk = 0, kFail = 1, kUsage = 2;
-
-config::Paths Paths() { return config::ResolvePaths(config::ProcessEnv()); }
-
 // Packages shipped with the build live beside the binary: <prefix>/bin/openclaw → <prefix>/packages.
 fs::path ShippedPackages() {
   if (const char* env = std::getenv("OPENCLAWOS_SHIPPED_PACKAGES")) return env;
@@ -32,61 +29,6 @@ fs::path ShippedPackages() {
   return exe.parent_path().parent_path() / "packages";
 }
 
-void PrintConfigError(const Error& e) {
-  std::cerr << "openclaw: " << e.message << "\n";
-  if (auto* o = e.data.if_object())
-    if (auto* errs = o->if_contains("errors"); errs && errs->is_array())
-      for (const auto& err : errs->as_array())
-        std::cerr << "  " << err.at("path").as_string().c_str() << ": " << err.at("message").as_string().c_str() << "\n";
-}
-
-Result<config::Config> LoadConfig() {
-  auto cfg = config::Config::Load(Paths().config_file, config::ProcessEnv());
-  if (!cfg.ok()) PrintConfigError(cfg.error());
-  return cfg;
-}
-
-// The running kernel's control plane, or why it cannot be reached.
-Result<std::unique_ptr<gateway::ControlClient>> ConnectTo(const config::Config& cfg) {
-  auto gw = cfg.gateway();
-  std::string host = gw.host == "0.0.0.0" ? "127.0.0.1" : gw.host;  // a wildcard bind is reached on loopback
-  return gateway::ControlClient::Connect(host, gw.port, gw.auth_token, gw.auth_password);
-}
-
-// Connects to the running kernel. Prints why not, and returns nullptr, on failure.
-std::unique_ptr<gateway::ControlClient> Connect(int* exit_code) {
-  auto cfg = LoadConfig();
-  if (!cfg.ok()) {
-    *exit_code = kUsage;
-    return nullptr;
-  }
-  auto client = ConnectTo(*cfg);
-  if (!client.ok()) {
-    std::cerr << "openclaw: " << client.error().message << "\n";
-    *exit_code = kFail;
-    return nullptr;
-  }
-  return std::move(client).value();
-}
-
-// Calls one method and prints the error if it fails.
-Result<json::value> Call(std::string_view method, json::value params, int* exit_code) {
-  auto client = Connect(exit_code);
-  if (!client) return MakeError(ErrorCode::kConnectionClosed, "not connected");
-  auto r = client->Call(method, std::move(params));
-  if (!r.ok()) {
-    std::cerr << "openclaw: " << method << ": " << r.error().message << "\n";
-    *exit_code = kFail;
-  }
-  return r;
-}
-
-std::string Str(const json::value* v) {
-  if (!v || v->is_null()) return "-";
-  if (v->is_string()) return std::string(v->get_string());
-  return json::serialize(*v);
-}
-
 std::string FormatBytes(const json::value* v) {
   if (!v || !v->is_number()) return "-";
   double b = v->to_number<double>();
@@ -94,8 +36,6 @@ std::string FormatBytes(const json::value* v) {
   s << std::fixed << std::setprecision(1) << b / (1024.0 * 1024.0) << "M";
   return s.str();
 }
-
-void PrintJson(const json::value& v) { std::cout << json::serialize(v) << "\n"; }
 
 // Prints the lines of `now` that come after the last line already printed.
 void PrintNewLines(const json::array& now, std::string& last_printed) {

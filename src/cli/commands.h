@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace oc::cli {
 
@@ -14,6 +15,17 @@ struct Options {
   std::string id;
   std::string path;
   std::string value;
+  // agent, sessions, identities
+  std::string message;               // agent -m
+  std::string agent;                 // --agent
+  std::string session;               // --session
+  std::string channel;               // --channel
+  int timeout_seconds = 600;         // agent --timeout
+  int limit = 0;                     // --limit (0 = the server's default)
+  long long at = -1;                 // sessions branch --at (-1 = the whole history)
+  bool all = false;                  // sessions list --all
+  bool full = false;                 // sessions show --full
+  std::vector<std::string> addresses;  // identities link/unlink
   int exit_code = 0;
 };
 
@@ -32,5 +44,18 @@ int CmdConfigPath(const Options& o);
 int CmdConfigGet(const Options& o);
 int CmdConfigSet(const Options& o);
 int CmdLogs(const Options& o);
+
+// commands_sessions.cpp
+int CmdAgent(const Options& o);
+int CmdSessionsList(const Options& o);
+int CmdSessionsShow(const Options& o);
+int CmdSessionsBranch(const Options& o);
+int CmdSessionsReset(const Options& o);
+int CmdSessionsDelete(const Options& o);
+
+// commands_identities.cpp (offline: they edit or read the config file)
+int CmdIdentitiesList(const Options& o);
+int CmdIdentitiesLink(const Options& o);
+int CmdIdentitiesUnlink(const Options& o);
 
 }  // namespace oc::cli

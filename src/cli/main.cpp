@@ -5,8 +5,87 @@
 #include <CLI/CLI.hpp>
 
 #include <iostream>
+#include <string>
 
 #include "cli/commands.h"
+
+namespace {
+using namespace oc::cli;
+
+// An integer option that must be at least `min` (CLI11's number checks print the double range).
+CLI::Validator AtLeast(long long min) {
+  return CLI::Validator(
+      [min](std::string& text) -> std::string {
+        try {
+          if (std::stoll(text) >= min) return "";
+        } catch (const std::exception&) {
+        }
+        return "must be an integer >= " + std::to_string(min);
+      },
+      ">=" + std::to_string(min));
+}
+
+void AddAgentCommand(CLI::App& app, Options& opt) {
+  auto* agent = app.add_subcommand("agent", "Run one agent turn and print the reply");
+  agent->add_option("-m,--message", opt.message, "The message to send")->required();
+  agent->add_option("--agent", opt.agent, "Agent id (default: agents.default)");
+  agent->add_option("--session", opt.session, "Session key or conversation address (default: the agent's main session)");
+  agent->add_option("--timeout", opt.timeout_seconds, "Seconds to wait for the run (default 600)")
+      ->check(AtLeast(1));
+  agent->add_flag("--json", opt.json, "Print the final result as JSON");
+  agent->callback([&] { opt.exit_code = CmdAgent(opt); });
+}
+
+void AddSessionsCommands(CLI::App& app, Options& opt) {
+  auto* sessions = app.add_subcommand("sessions", "Conversations and their history");
+  sessions->require_subcommand(1);
+  auto* list = sessions->add_subcommand("list", "List sessions (active ones unless --all)");
+  list->add_option("--agent", opt.agent, "Only this agent's sessions");
+  list->add_option("--channel", opt.channel, "Only sessions on this channel");
+  list->add_flag("--all", opt.all, "Include ended sessions");
+  list->add_option("--limit", opt.limit, "At most N sessions")->check(AtLeast(1));
+  list->add_flag("--json", opt.json);
+  list->callback([&] { opt.exit_code = CmdSessionsList(opt); });
+  auto* show = sessions->add_subcommand("show", "Print a session's messages");
+  show->add_option("key", opt.session, "Session key or conversation address")->required();
+  show->add_option("--limit", opt.limit, "Only the last N messages")->check(AtLeast(1));
+  show->add_flag("--full", opt.full, "Do not shorten tool calls and results");
+  show->add_flag("--json", opt.json);
+  show->callback([&] { opt.exit_code = CmdSessionsShow(opt); });
+  auto* branch = sessions->add_subcommand("branch", "Copy a session's history into a new session");
+  branch->add_option("key", opt.session, "Session key or conversation address")->required();
+  branch->add_option("--at", opt.at, "Copy up to this message seq (default: all)")->check(AtLeast(0));
+  branch->add_flag("--json", opt.json);
+  branch->callback([&] { opt.exit_code = CmdSessionsBranch(opt); });
+  auto* reset = sessions->add_subcommand("reset", "End a session; the next message starts a new one");
+  reset->add_option("key", opt.session, "Session key or conversation address")->required();
+  reset->add_flag("--json", opt.json);
+  reset->callback([&] { opt.exit_code = CmdSessionsReset(opt); });
+  auto* del = sessions->add_subcommand("delete", "Delete a session and its history");
+  del->add_option("key", opt.session, "Session key or conversation address")->required();
+  del->add_flag("--json", opt.json);
+  del->callback([&] { opt.exit_code = CmdSessionsDelete(opt); });
+}
+
+void AddIdentitiesCommands(CLI::App& app, Options& opt) {
+  auto* identities = app.add_subcommand("identities", "People and their conversation addresses (config file)");
+  identities->require_subcommand(1);
+  auto* list = identities->add_subcommand("list", "Print each identity and its addresses");
+  list->add_flag("--json", opt.json);
+  list->callback([&] { opt.exit_code = CmdIdentitiesList(opt); });
+  auto* link = identities->add_subcommand("link", "Link addresses (<channel>:<id>) to a person");
+  link->add_option("name", opt.id, "The person")->required();
+  link->add_option("addresses", opt.addresses, "Addresses, e.g. telegram:123 irc:alice")->required();
+  link->add_flag("--json", opt.json);
+  link->callback([&] { opt.exit_code = CmdIdentitiesLink(opt); });
+  auto* unlink = identities->add_subcommand("unlink", "Unlink addresses from a person (all when none given)");
+  unlink->add_option("name", opt.id, "The person")->required();
+  unlink->add_option("addresses", opt.addresses, "Addresses to unlink");
+  unlink->add_flag("--json", opt.json);
+  unlink->callback([&] { opt.exit_code = CmdIdentitiesUnlink(opt); });
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace oc::cli;
@@ -71,6 +150,10 @@ int main(int argc, char** argv) {
   set->add_option("key", opt.path)->required();
   set->add_option("value", opt.value)->required();
   set->callback([&] { opt.exit_code = CmdConfigSet(opt); });
+
+  AddAgentCommand(app, opt);
+  AddSessionsCommands(app, opt);
+  AddIdentitiesCommands(app, opt);
 
   auto* klogs = app.add_subcommand("logs", "Show the kernel log");
   klogs->add_option("-n,--lines", opt.lines, "Lines to show");

@@ -222,7 +222,10 @@ json::value ModelsSchema() {
       {"baseUrl", Str("Endpoint base URL.")},
       {"apiKey", Secret("API key (or a vault reference).")}}, false);
   return Section("LLM providers (SPEC §8.2).", {
-      {"providers", Map("Providers by name.", "<name>", std::move(provider))}}, false);
+      {"providers", Map("Providers by name.", "<name>", std::move(provider))},
+      {"requestTimeoutMs", Ms("Time one model call may take, connect to last byte.", 1, 120000)},
+      {"maxRetries", Int("Retries per model on 429, 5xx and timeouts before the next model.", 0, 20, 2)},
+      {"retryBaseDelayMs", Ms("First retry delay; doubles per retry (Retry-After wins).", 0, 500)}}, false);
 }
 
 // Keys every channel takes (SPEC §16) plus the platform's own.
@@ -313,7 +316,10 @@ json::value BuildSchema() {
       {"cron", Section("Scheduled jobs (SPEC §13).", {
            {"enabled", Bool("Run scheduled jobs (default true).")}}, false)},
       {"ipc", IpcSchema()},
-      {"storage", Described("object", "Database settings (reserved for later use).")},
+      {"storage", Section("The state database <home>/state.db.", {
+           {"durability", Enum("crash: commits survive a process crash; power: also a power loss (slower).",
+                               {"crash", "power"}, "crash")},
+           {"busyTimeoutMs", Ms("How long a write waits for a lock held by another process.", 0, 5000)}}, true)},
       {"logging", LoggingSchema()},
       {"tools", ToolsSchema()},
   }, true);

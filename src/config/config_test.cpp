@@ -124,10 +124,15 @@ TEST(ConfigDefaults, EveryDocumentedDefault) {
   expect("memory.search.vectorWeight", 0.7);
   expect("memory.search.textWeight", 0.3);
   expect("session.scope", "identity");
+  expect("storage.durability", "crash");
+  expect("storage.busyTimeoutMs", 5000);
+  expect("models.requestTimeoutMs", 120000);
+  expect("models.maxRetries", 2);
+  expect("models.retryBaseDelayMs", 500);
   // Objects with nothing defaulted inside are not invented.
   EXPECT_EQ(c.Find("gateway.auth"), nullptr);
   EXPECT_EQ(c.Find("channels"), nullptr);
-  EXPECT_EQ(c.Find("models"), nullptr);
+  EXPECT_EQ(c.Find("models.providers"), nullptr);
   EXPECT_EQ(c.Find("agents.default"), nullptr);
 }
 

@@ -43,7 +43,7 @@ struct ControlClient::Impl {
 
   Status Open(Clock::time_point deadline, std::chrono::milliseconds timeout);
   Result<json::value> Request(std::string_view method, json::value params, Clock::time_point deadline,
-                              std::chrono::milliseconds timeout);
+                              std::chrono::milliseconds timeout, const EventSink* on_event = nullptr);
   Status Write(std::string text, Clock::time_point deadline);
   void StartRead();
   void OnMessage(std::string_view text);
@@ -149,7 +149,8 @@ Status ControlClient::Impl::Write(std::string text, Clock::time_point deadline) 
 }
 
 Result<json::value> ControlClient::Impl::Request(std::string_view method, json::value params,
-                                                 Clock::time_point deadline, std::chrono::milliseconds timeout) {
+                                                 Clock::time_point deadline, std::chrono::milliseconds timeout,
+                                                 const EventSink* on_event) {
   if (closed) return ClosedError();
   const std::string id = "c" + std::to_string(next_id++);
   json::object frame{{"type", "req"}, {"id", id}, {"method", method}, {"params", std::move(params)}};
@@ -157,7 +158,14 @@ Result<json::value> ControlClient::Impl::Request(std::string_view method, json::
   awaited_response.reset();
   OC_TRY(Write(json::serialize(frame), deadline));
   StartRead();
-  RunUntil(deadline, [&] { return awaited_response.has_value() || closed; });
+  RunUntil(deadline, [&] {
+    while (on_event && *on_event && !events.empty()) {
+      json::value e = std::move(events.front());
+      events.pop_front();
+      (*on_event)(e);
+    }
+    return awaited_response.has_value() || closed;
+  });
   awaited_id.clear();
   if (!awaited_response) {
     if (closed) return ClosedError();
@@ -269,6 +277,11 @@ Result<std::unique_ptr<ControlClient>> ControlClient::Connect(std::string host, 
 Result<json::value> ControlClient::Call(std::string_view method, json::value params,
                                         std::chrono::milliseconds timeout) {
   return impl_->Request(method, std::move(params), Clock::now() + timeout, timeout);
+}
+
+Result<json::value> ControlClient::CallStreaming(std::string_view method, json::value params,
+                                                 const EventSink& on_event, std::chrono::milliseconds timeout) {
+  return impl_->Request(method, std::move(params), Clock::now() + timeout, timeout, &on_event);
 }
 
 Result<std::optional<json::value>> ControlClient::NextEvent(std::chrono::milliseconds timeout) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -38,6 +39,11 @@ class ControlClient {
   // the oldest are dropped beyond that).
   Result<json::value> Call(std::string_view method, json::value params,
                            std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // Like Call, but events that arrive while waiting (and those already kept) are handed to
+  // `on_event` as they come instead of being kept: for streamed methods such as `agent`.
+  using EventSink = std::function<void(const json::value& event)>;
+  Result<json::value> CallStreaming(std::string_view method, json::value params, const EventSink& on_event,
+                                    std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
   // Returns the next event frame ({type:"event", event, payload, seq}), waiting up to `timeout`;
   // nullopt on timeout; kConnectionClosed when the connection closed and no event is left.

@@ -65,6 +65,7 @@ Kernel::~Kernel() {
   ipc_.reset();
   supervisor_.reset();
   control_.reset();
+  pipeline_.reset();
 }
 
 Status Kernel::Start() {
@@ -76,6 +77,9 @@ Status Kernel::Start() {
                      "gateway.auth uses {\"$secret\": ...}, which needs the credential vault; "
                      "set the value directly or through ${ENV} for now");
   LoadPackages();
+  auto pipeline = Pipeline::Open(io_, options_.paths, config_, bus_, *this);
+  if (!pipeline.ok()) return pipeline.error();
+  pipeline_ = std::move(pipeline).value();
 
   control_ = std::make_unique<gateway::ControlServer>(io_, ToControlSettings(config_.gateway()));
   RegisterControlMethods();
@@ -124,6 +128,8 @@ void Kernel::MaybeFireGatewayStart(bool force) {
       if (st.state == supervisor::AppState::kStarting) return;
   gateway_start_fired_ = true;
   if (gateway_start_timer_) gateway_start_timer_->cancel();
+  // Runs left by a previous kernel resume once the apps they may need (tools, channels) are up.
+  if (pipeline_) pipeline_->ResumePending();
   bus_.Emit("gateway_start", json::object{{"port", control_->port()}, {"host", config_.gateway().host}});
 }
 
@@ -133,6 +139,7 @@ asio::awaitable<void> Kernel::Shutdown(std::string reason) {
   if (shutting_down_) co_return;
   shutting_down_ = true;
   spdlog::info("kernel stopping: {}", reason);
+  if (pipeline_) pipeline_->Stop();
   bus_.Emit("gateway_stop", json::object{{"reason", reason}});
   if (supervisor_) {
     auto order = StartOrder();
@@ -166,6 +173,7 @@ Status Kernel::Reload() {
   }
   config_ = std::move(fresh).value();
   bus_.UpdateSettings(ToHookSettings(config_.hooks()));
+  if (pipeline_) pipeline_->Reconfigure(config_);
   ReapplyGrants();
   if (supervisor_) supervisor_->UpdateSettings(ToSupervisorSettings(config_.supervisor()));
   NotifyConfigWatchers();

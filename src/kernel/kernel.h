@@ -15,6 +15,7 @@
 
 #include "config/config.h"
 #include "kernel/config_watcher.h"
+#include "kernel/pipeline.h"
 #include "gateway/control_server.h"
 #include "hooks/hook_bus.h"
 #include "ipc/ipc_server.h"
@@ -54,7 +55,7 @@ struct ConfigWatch {
   std::vector<json::value> last;   // redacted values last sent
 };
 
-class Kernel : public ipc::Dispatcher, public supervisor::Observer {
+class Kernel : public ipc::Dispatcher, public supervisor::Observer, public PipelineHost {
  public:
   Kernel(asio::io_context& io, KernelOptions options, config::Config config);
   ~Kernel() override;  // closes connections before the state they refer to goes
@@ -82,6 +83,13 @@ class Kernel : public ipc::Dispatcher, public supervisor::Observer {
   void OnStateChanged(const supervisor::AppStatus& status) override;
   void SendShutdown(std::string_view app_id, std::string_view reason, int64_t timeout_ms) override;
   void OnExited(std::string_view app_id) override;
+
+  // PipelineHost
+  std::shared_ptr<hooks::HookHandler> DeliveryHandlerFor(const std::string& channel) override;
+  std::vector<agent::ToolSpec> AppTools() override;
+  asio::awaitable<agent::ToolOutcome> InvokeAppTool(std::string name, json::value input,
+                                                    agent::ToolContext context) override;
+  void BroadcastEvent(std::string_view event, json::value payload) override;
 
  private:
   // packages and apps (kernel_apps.cpp)
@@ -120,6 +128,9 @@ class Kernel : public ipc::Dispatcher, public supervisor::Observer {
   void ExposeAppMethod(const std::string& app_id, const std::string& method);
   void ForgetCapability(AppSession& s, const std::string& capability_id);
   void NotifyConfigWatchers();
+  // message pipeline methods (kernel_pipeline.cpp)
+  Result<json::value> HandlePipelineIpc(AppSession& s, std::string_view name, const json::object& params);
+  void RegisterPipelineMethods();
 
   // control plane (kernel_control.cpp)
   void RegisterControlMethods();
@@ -136,6 +147,7 @@ class Kernel : public ipc::Dispatcher, public supervisor::Observer {
   std::unique_ptr<ipc::IpcServer> ipc_;
   std::unique_ptr<supervisor::Supervisor> supervisor_;
   std::unique_ptr<gateway::ControlServer> control_;
+  std::unique_ptr<Pipeline> pipeline_;  // after bus_: it holds a reference to it
   std::map<std::string, AppSession, std::less<>> sessions_;
   std::vector<ConfigWatch> watches_;
   std::unique_ptr<ConfigWatcher> config_watcher_;

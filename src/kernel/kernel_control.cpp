@@ -64,6 +64,7 @@ json::value Kernel::StatusJson() const {
 }
 
 void Kernel::RegisterControlMethods() {
+  RegisterPipelineMethods();
   using Params = json::value;
   using Client = gateway::ClientInfo;
   auto& c = *control_;

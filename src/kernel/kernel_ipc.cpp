@@ -100,6 +100,8 @@ Result<json::value> Kernel::HandleIpc(const std::shared_ptr<ipc::Connection>& co
     return json::object{{"ok", true}};
   }
   if (name == "config.get") return ConfigGet(s, params);
+  if (name == "agent.queue" || name == "message.dispatch" || name == "session.get" || name == "session.list")
+    return HandlePipelineIpc(s, name, params);
   if (name == "config.watch") return ConfigWatchStart(s, conn, request);
   if (name == "stream.cancel") {
     std::string rid(params.at("requestId").as_string());
@@ -230,6 +232,7 @@ Result<json::value> Kernel::RegisterCapability(AppSession& s, const json::object
   if (type == "tool") s.tools[*name] = config;
   if (type == "gateway_method") ExposeAppMethod(s.app_id, *name);
   s.capabilities[*id] = {type, *name};
+  if (type == "channel" && pipeline_) pipeline_->ChannelAvailable(*name);
   return json::object{{"capabilityId", *id}, {"granted", true}};
 }
 

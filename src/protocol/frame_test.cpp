@@ -74,7 +74,11 @@ TEST(Methods, TableValidatesParamsWithPath) {
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code, ErrorCode::kInvalidParams);
   EXPECT_EQ(s.error().data.at("path").as_string(), "params.events[1]");
-  EXPECT_EQ(FindMethod("agent.queue", Direction::kAppToKernel), nullptr);
+  const MethodSpec* queue = FindMethod("agent.queue", Direction::kAppToKernel);
+  ASSERT_NE(queue, nullptr);
+  Status bad = ValidateParams(*queue, json::parse(R"({"sessionKey":"tg:1","text":"hi","metadata":{"chatType":"x"}})"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().data.at("path").as_string(), "params.metadata.chatType");
   EXPECT_EQ(FindMethod("tool.invoke", Direction::kAppToKernel), nullptr);
 }
 

@@ -45,8 +45,31 @@ constexpr MethodSpec kMethods[] = {
      R"({"type":"object","properties":{"paths":{"type":"array","items":{"type":"string"}}}})", true},
     {"stream.cancel", Direction::kAppToKernel,
      R"({"type":"object","required":["requestId"],"properties":{"requestId":{"type":"string"}}})", true},
-    // session.get, session.list, message.dispatch and agent.queue belong to the message pipeline and
-    // are declared with it; until then they are unknown methods (METHOD_NOT_FOUND).
+    // The message pipeline (SPEC §4.2, §4.4). A session key is a conversation address
+    // "<channel>:<conversation>" or a session's own key ("agent:<agentId>:...").
+    {"session.get", Direction::kAppToKernel,
+     R"({"type":"object","required":["key"],"properties":{"key":{"type":"string","minLength":1}}})", true},
+    {"session.list", Direction::kAppToKernel,
+     R"({"type":"object","properties":{
+          "filter":{"type":"object","properties":{"agentId":{"type":"string"},"channelId":{"type":"string"},
+                    "accountId":{"type":"string"},"active":{"type":"boolean"}}},
+          "limit":{"type":"integer","minimum":1,"maximum":1000},
+          "offset":{"type":"integer","minimum":0}}})",
+     true},
+    {"message.dispatch", Direction::kAppToKernel,
+     R"({"type":"object","required":["sessionKey","content"],"properties":{
+          "sessionKey":{"type":"string","minLength":3},"content":{"type":"string","minLength":1},
+          "metadata":{"type":"object"}}})",
+     true},
+    {"agent.queue", Direction::kAppToKernel,
+     R"({"type":"object","required":["sessionKey","text"],"properties":{
+          "sessionKey":{"type":"string","pattern":"^[^:]+:.+$"},"text":{"type":"string"},
+          "metadata":{"type":"object","properties":{
+            "channelId":{"type":"string"},"from":{"type":"string"},"accountId":{"type":"string"},
+            "chatType":{"enum":["direct","group"]},"groupId":{"type":"string"},
+            "messageId":{"type":["string","integer"]},"senderName":{"type":"string"},
+            "mentioned":{"type":"boolean"}}}}})",
+     true},
 
     // kernel → app
     {"tool.invoke", Direction::kKernelToApp,

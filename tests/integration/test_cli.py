@@ -60,6 +60,68 @@ class OfflineCliTest(KernelTest):
         self.assertEqual(bad.returncode, 2)
         self.assertEqual(json.loads(self.k.cli("config", "get", "gateway.port").stdout), 18789)
 
+    def identities(self):
+        r = self.k.cli("identities", "list", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)
+
+    def test_identities_link_list_unlink(self):
+        path = os.path.join(self.k.home, "config.json")
+        with open(path, "w") as f:  # comments and trailing commas are tolerated
+            f.write('{ // people\n "identities": {"bob": ["telegram:123", "irc:bob"], "carol": ["irc:carol"]},\n}\n')
+        r = self.k.cli("identities", "link", "alice", "telegram:123", "irc:alice", "irc:carol")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("moved telegram:123 from bob to alice", r.stdout)
+        self.assertIn("moved irc:carol from carol to alice", r.stdout)
+        self.assertIn("removed identity carol", r.stdout)
+        linked = {"bob": ["irc:bob"], "alice": ["telegram:123", "irc:alice", "irc:carol"]}
+        self.assertEqual(self.identities(), linked)
+        with open(path) as f:
+            self.assertEqual(json.load(f)["identities"], linked)
+        self.assertEqual(self.k.cli("identities", "list").stdout,
+                         "bob: irc:bob\nalice: telegram:123, irc:alice, irc:carol\n")
+        self.assertEqual(self.k.cli("config", "validate").returncode, 0)
+
+        again = self.k.cli("identities", "link", "alice", "irc:alice", "--json")
+        self.assertEqual(again.returncode, 0, again.stderr)
+        self.assertEqual(json.loads(again.stdout)["changed"], False)
+        moved = json.loads(self.k.cli("identities", "link", "bob", "irc:alice", "--json").stdout)
+        self.assertEqual(moved["moved"], [{"address": "irc:alice", "from": "alice"}])
+        self.assertEqual(self.identities(), {"bob": ["irc:bob", "irc:alice"], "alice": ["telegram:123", "irc:carol"]})
+
+        not_linked = self.k.cli("identities", "unlink", "alice", "irc:nope")
+        self.assertEqual(not_linked.returncode, 1)
+        self.assertIn("irc:nope is not linked to alice", not_linked.stderr)
+        self.assertEqual(self.k.cli("identities", "unlink", "alice", "irc:carol").returncode, 0)
+        self.assertEqual(self.k.cli("identities", "unlink", "bob").returncode, 0)
+        self.assertEqual(self.identities(), {"alice": ["telegram:123"]})
+        self.assertEqual(self.k.cli("identities", "unlink", "alice", "telegram:123").returncode, 0)
+        self.assertEqual(self.identities(), {})
+        self.assertEqual(self.k.cli("identities", "unlink", "ghost").returncode, 1)
+        self.assertEqual(self.k.cli("config", "validate").returncode, 0)
+
+    def test_identities_link_refuses_bad_input_and_leaves_file_alone(self):
+        path = os.path.join(self.k.home, "config.json")
+        with open(path, "w") as f:
+            f.write('{"identities": {"bob": ["irc:bob"]}}')
+        for address in ("telegram", "telegram:", ":123"):
+            r = self.k.cli("identities", "link", "alice", "irc:alice", address)
+            self.assertEqual(r.returncode, 2, address)
+            self.assertIn("is not a conversation address", r.stderr)
+        self.assertEqual(self.k.cli("identities", "link", "alice").returncode, 2)  # no address: usage
+        with open(path) as f:
+            self.assertEqual(f.read(), '{"identities": {"bob": ["irc:bob"]}}')
+        # the whole result is validated before writing: an error elsewhere in the file blocks the edit
+        broken = '{"gateway": {"port": "high"}, "identities": {"bob": ["irc:bob"]}}'
+        with open(path, "w") as f:
+            f.write(broken)
+        r = self.k.cli("identities", "link", "alice", "irc:alice")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("gateway.port", r.stderr)
+        with open(path) as f:
+            self.assertEqual(f.read(), broken)
+        self.assertEqual(self.k.cli("identities", "list").returncode, 2)
+
     def test_clients_fail_cleanly_without_kernel(self):
         r = self.k.cli("status")
         self.assertEqual(r.returncode, 1)

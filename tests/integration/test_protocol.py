@@ -67,8 +67,8 @@ class ProtocolTest(KernelTest):
     def test_unknown_method(self):
         r = self.c.request("no.such.method")
         self.assert_error(r, "METHOD_NOT_FOUND", r["requestId"])
-        # pipeline methods are not part of this kernel yet
-        r = self.c.request("agent.queue", {"sessionKey": "x:y", "text": "hi"})
+        # kernel→app methods are not callable by apps
+        r = self.c.request("tool.invoke", {"tool": "x", "input": {}, "context": {}})
         self.assert_error(r, "METHOD_NOT_FOUND", r["requestId"])
 
     def test_calls_before_register(self):

@@ -36,37 +36,83 @@ asio::awaitable<Status> ChannelApp::Setup() {
   co_return Status();
 }
 
-asio::awaitable<void> ChannelApp::HandleDelivery(json::value payload) {
+// What a delivery event asks for, checked before anything is awaited. (Kept out of the coroutine:
+// g++ 12 has mis-destroyed block-scoped locals of coroutines that live across a co_await.)
+struct ChannelApp::DeliveryRequest {
+  std::string event_id;
+  std::string target, content;
+  json::value metadata = json::object();
+  std::optional<Result<std::string>> answer;  // set when no Deliver call is needed
+};
+
+ChannelApp::DeliveryRequest ChannelApp::ReadDelivery(const json::value& payload) const {
+  DeliveryRequest r;
   const json::object& o = payload.as_object();
-  std::string event_id(oc::GetString(o, "eventId").value_or(""));
-  if (event_id.empty()) {
+  r.event_id = std::string(oc::GetString(o, "eventId").value_or(""));
+  const json::object* data = oc::GetObject(o, "data");
+  if (!data) {
+    r.answer = MakeError(ErrorCode::kInvalidParams, "delivery without data");
+    return r;
+  }
+  std::string channel(oc::GetString(*data, "channelId").value_or(channel_id_));
+  r.target = std::string(oc::GetString(*data, "target").value_or(""));
+  r.content = std::string(oc::GetString(*data, "content").value_or(""));
+  if (const json::value* m = data->if_contains("metadata"); m && m->is_object()) r.metadata = *m;
+  if (channel != channel_id_) {
+    r.answer = MakeError(ErrorCode::kNotFound, "channel " + channel + " is not served by this app");
+  } else if (r.target.empty()) {
+    r.answer = MakeError(ErrorCode::kInvalidParams, "delivery without target");
+  } else if (auto repeat = RecentDelivery(&r.metadata)) {
+    // The kernel retries a delivery whose acknowledgement it did not record (e.g. it restarted
+    // in between): acknowledge again without sending the message twice.
+    r.answer = Result<std::string>(*repeat);
+  }
+  return r;
+}
+
+asio::awaitable<void> ChannelApp::HandleDelivery(json::value payload) {
+  DeliveryRequest request = ReadDelivery(payload);
+  if (request.event_id.empty()) {
     spdlog::warn("channel {}: delivery without eventId; cannot answer", channel_id_);
     co_return;
   }
-  const json::object* data = oc::GetObject(o, "data");
-  Result<std::string> delivered = MakeError(ErrorCode::kInvalidParams, "delivery without data");
-  if (data) {
-    std::string channel(oc::GetString(*data, "channelId").value_or(channel_id_));
-    std::string target(oc::GetString(*data, "target").value_or(""));
-    std::string content(oc::GetString(*data, "content").value_or(""));
-    const json::value* metadata = data->if_contains("metadata");
-    if (channel != channel_id_) {
-      delivered = MakeError(ErrorCode::kNotFound, "channel " + channel + " is not served by this app");
-    } else if (target.empty()) {
-      delivered = MakeError(ErrorCode::kInvalidParams, "delivery without target");
-    } else {
-      try {
-        delivered = co_await Deliver(std::move(target), std::move(content),
-                                     metadata ? *metadata : json::value(json::object()));
-      } catch (const std::exception& e) {
-        delivered = MakeError(ErrorCode::kInternalError, std::string("Deliver threw: ") + e.what());
-      }
+  Result<std::string> delivered = MakeError(ErrorCode::kInternalError, "not delivered");
+  if (request.answer) {
+    delivered = *request.answer;
+  } else {
+    try {
+      delivered = co_await Deliver(request.target, request.content, request.metadata);
+    } catch (const std::exception& e) {
+      delivered = MakeError(ErrorCode::kInternalError, std::string("Deliver threw: ") + e.what());
     }
+    if (delivered.ok()) RememberDelivery(&request.metadata, delivered.value());
   }
   if (!delivered.ok()) spdlog::warn("channel {}: delivery failed: {}", channel_id_, delivered.error().message);
-  json::object params{{"eventId", event_id}, {"result", DeliveryResultFor(delivered)}};
+  json::object params;
+  params["eventId"] = request.event_id;
+  params["result"] = DeliveryResultFor(delivered);
   Result<json::value> sent = co_await kernel().Request("hook.result", std::move(params));
   if (!sent.ok()) spdlog::warn("channel {}: hook.result failed: {}", channel_id_, sent.error().message);
+}
+
+std::optional<std::string> ChannelApp::RecentDelivery(const json::value* metadata) const {
+  const json::object* m = metadata ? metadata->if_object() : nullptr;
+  auto id = m ? oc::GetString(*m, "deliveryId") : std::nullopt;
+  if (!id) return std::nullopt;
+  auto it = delivered_.find(std::string(*id));
+  if (it == delivered_.end()) return std::nullopt;
+  return it->second;
+}
+
+void ChannelApp::RememberDelivery(const json::value* metadata, const std::string& platform_id) {
+  const json::object* m = metadata ? metadata->if_object() : nullptr;
+  auto id = m ? oc::GetString(*m, "deliveryId") : std::nullopt;
+  if (!id) return;
+  if (delivered_.emplace(std::string(*id), platform_id).second) delivered_order_.push_back(std::string(*id));
+  while (delivered_order_.size() > kRememberedDeliveries) {
+    delivered_.erase(delivered_order_.front());
+    delivered_order_.pop_front();
+  }
 }
 
 asio::awaitable<Result<json::value>> ChannelApp::Inbound(std::string conversation, std::string text,

@@ -65,7 +65,7 @@ class ChannelApp(App):
         self._ensure_hook_listener(MESSAGE_SENDING)
 
     async def _handle_special_hook(self, hook: str, payload: dict) -> bool:
-        if hook != MESSAGE_SENDING:
+        if hook != MESSAGE_SENDING or payload.get("delivery") is not True:
             return False
         data = payload.get("data")
         if not isinstance(data, dict):
@@ -78,6 +78,22 @@ class ChannelApp(App):
 
     async def _deliver_one(self, data: dict) -> dict:
         metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+        delivery_id = metadata.get("deliveryId")
+        recent = getattr(self, "_recent_deliveries", None)
+        if recent is None:
+            recent = self._recent_deliveries = {}
+        if isinstance(delivery_id, str) and delivery_id in recent:
+            # The kernel retries a delivery whose acknowledgement it did not record (it restarted
+            # in between): acknowledge again without sending twice.
+            return recent[delivery_id]
+        result = await self._send_one(data, metadata)
+        if result.get("delivered") and isinstance(delivery_id, str):
+            recent[delivery_id] = result
+            while len(recent) > 1024:
+                recent.pop(next(iter(recent)))
+        return result
+
+    async def _send_one(self, data: dict, metadata: dict) -> dict:
         try:
             message_id = await self.deliver(data.get("target"), data.get("content"), metadata)
         except KernelError as e:

@@ -657,10 +657,35 @@ class ChannelAppTest(PeerTestCase):
         await FakeKernel.grant(conn, "app.ready")
         return app, conn
 
-    def sending(self, event_id: str, target: str, channel: str = "testchat") -> dict:
+    def sending(self, event_id: str, target: str, channel: str = "testchat",
+                delivery_id: str = "") -> dict:
+        metadata = {"replyTo": "m0"}
+        if delivery_id:
+            metadata["deliveryId"] = delivery_id
         return {"eventId": event_id, "hookName": "message_sending", "context": {},
+                "delivery": True,
                 "data": {"channelId": channel, "target": target, "content": "hello",
-                         "metadata": {"replyTo": "m0"}}}
+                         "metadata": metadata}}
+
+    async def test_repeated_delivery_is_acknowledged_once_sent(self) -> None:
+        app, conn = await self.start_channel()
+        for event_id in ("e5", "e6"):
+            await conn.event("hook:message_sending", self.sending(event_id, "#room", delivery_id="7"))
+            frame = await conn.expect_request("hook.result")
+            self.assertEqual(frame["params"], {"eventId": event_id,
+                                               "result": {"delivered": True, "messageId": "1"}})
+            await conn.reply(frame, {"ok": True})
+        self.assertEqual(len(app.sent), 1)
+
+    async def test_interceptor_event_is_not_a_delivery(self) -> None:
+        app, conn = await self.start_channel()
+        event = self.sending("e7", "#room")
+        del event["delivery"]
+        await conn.event("hook:message_sending", event)
+        await conn.event("hook:message_sending", self.sending("e8", "#room"))
+        frame = await conn.expect_request("hook.result")
+        self.assertEqual(frame["params"]["eventId"], "e8")
+        self.assertEqual(len(app.sent), 1)
 
     async def test_delivery_is_acknowledged_with_message_id(self) -> None:
         app, conn = await self.start_channel()

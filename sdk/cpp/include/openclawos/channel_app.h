@@ -5,7 +5,10 @@
 // Threading and errors: as App (one loop thread; errors are values).
 #pragma once
 
+#include <deque>
+#include <optional>
 #include <string>
+#include <unordered_map>
 
 #include "openclawos/app.h"
 
@@ -35,15 +38,24 @@ class ChannelApp : public App {
   // Registers capability.register {type:"channel", config:{id: channel_id}} and answers the kernel's
   // "hook:message_sending" events marked "delivery": true: for data {channelId, target, content,
   // metadata} it calls Deliver and sends hook.result {eventId, result: DeliveryResultFor(...)}.
-  // A delivery for another channel id is answered {delivered:false, error}. Subclasses that override
+  // A delivery for another channel id is answered {delivered:false, error}. A repeated delivery
+  // (same metadata.deliveryId as one of the last 1024 sent) is acknowledged without calling Deliver. Subclasses that override
   // Setup must call ChannelApp::Setup() and fail when it fails; call it last, once the platform
   // connection is up, so that no delivery arrives before it can be sent.
   boost::asio::awaitable<oc::Status> Setup() override;
 
  private:
+  struct DeliveryRequest;
+  DeliveryRequest ReadDelivery(const oc::json::value& payload) const;
   boost::asio::awaitable<void> HandleDelivery(oc::json::value payload);
+  // Deliveries already sent, by metadata.deliveryId → platform message id (the last few only).
+  std::optional<std::string> RecentDelivery(const oc::json::value* metadata) const;
+  void RememberDelivery(const oc::json::value* metadata, const std::string& platform_id);
 
+  static constexpr size_t kRememberedDeliveries = 1024;
   std::string channel_id_;
+  std::unordered_map<std::string, std::string> delivered_;
+  std::deque<std::string> delivered_order_;
 };
 
 }  // namespace openclawos::sdk

@@ -1,0 +1,151 @@
+#include <spdlog/spdlog.h>
+
+#include <ctime>
+#include <fstream>
+#include <sstream>
+
+#include "agent/openai_provider.h"
+#include "agent/runtime_config.h"
+
+namespace oc::agent {
+namespace {
+
+const json::object* ObjectAt(const json::value& root, std::initializer_list<std::string_view> path) {
+  const json::value* v = &root;
+  for (auto key : path) {
+    const auto* o = v->if_object();
+    if (!o) return nullptr;
+    auto it = o->find(key);
+    if (it == o->end()) return nullptr;
+    v = &it->value();
+  }
+  return v->if_object();
+}
+
+std::string StringOr(const json::object* o, std::string_view key, std::string fallback) {
+  if (!o) return fallback;
+  auto it = o->find(key);
+  if (it == o->end() || !it->value().is_string()) return fallback;
+  return std::string(it->value().as_string());
+}
+
+// A key of agents.<id>, falling back to agents.default.
+const json::value* AgentKey(const json::value& root, std::string_view agent_id, std::string_view key) {
+  for (std::string_view id : {agent_id, std::string_view("default")}) {
+    if (const auto* a = ObjectAt(root, {"agents", id})) {
+      if (auto it = a->find(key); it != a->end() && !it->value().is_null()) return &it->value();
+    }
+  }
+  return nullptr;
+}
+
+std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {};
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+std::map<std::string, ProviderConfig> ProvidersFromConfig(const json::value& root, const EnvFn& env) {
+  auto from_env = [&](std::string_view name) { return env ? env(name).value_or("") : std::string(); };
+  std::string ollama = from_env("OLLAMA_HOST");
+  if (ollama.empty()) ollama = "http://127.0.0.1:11434";
+  if (ollama.find("://") == std::string::npos) ollama = "http://" + ollama;
+  std::map<std::string, ProviderConfig> out{
+      {"openai", {"openai", "openai-completions", "https://api.openai.com/v1", from_env("OPENAI_API_KEY")}},
+      {"openrouter", {"openrouter", "openai-completions", "https://openrouter.ai/api/v1", from_env("OPENROUTER_API_KEY")}},
+      {"ollama", {"ollama", "openai-completions", ollama + "/v1", ""}},
+      {"anthropic", {"anthropic", "anthropic-messages", "https://api.anthropic.com", from_env("ANTHROPIC_API_KEY")}},
+      {"gemini", {"gemini", "gemini", "https://generativelanguage.googleapis.com", from_env("GEMINI_API_KEY")}},
+  };
+  if (const auto* providers = ObjectAt(root, {"models", "providers"})) {
+    for (const auto& [name, value] : *providers) {
+      const auto* p = value.if_object();
+      if (!p) continue;
+      ProviderConfig& c = out[std::string(name)];
+      c.name = std::string(name);
+      c.api = StringOr(p, "api", c.api.empty() ? "openai-completions" : c.api);
+      c.base_url = StringOr(p, "baseUrl", c.base_url);
+      if (auto it = p->find("apiKey"); it != p->end()) {
+        if (it->value().is_string()) c.api_key = std::string(it->value().as_string());
+        else spdlog::warn("models.providers.{}.apiKey: vault references are not resolved yet; ignored", name);
+      }
+    }
+  }
+  return out;
+}
+
+bool AgentExists(const json::value& root, std::string_view agent_id) {
+  return agent_id == "default" || ObjectAt(root, {"agents", agent_id}) != nullptr;
+}
+
+AgentSettings AgentSettingsFromConfig(const json::value& root, std::string_view agent_id,
+                                      const std::filesystem::path& home) {
+  AgentSettings s;
+  s.id = std::string(agent_id);
+  if (const auto* m = AgentKey(root, agent_id, "model"); m && m->is_string()) s.models.emplace_back(m->as_string());
+  if (const auto* f = AgentKey(root, agent_id, "fallbackModels"); f && f->is_array()) {
+    for (const auto& v : f->as_array())
+      if (v.is_string()) s.models.emplace_back(v.as_string());
+  }
+  if (s.models.empty()) s.models.emplace_back(kDefaultModel);
+  if (const auto* t = AgentKey(root, agent_id, "maxTurns"); t && t->is_int64()) s.max_turns = static_cast<int>(t->as_int64());
+  if (const auto* tools = ObjectAt(root, {"tools"})) {
+    if (auto it = tools->find("maxResultChars"); it != tools->end() && it->value().is_int64())
+      s.max_tool_result_chars = static_cast<size_t>(it->value().as_int64());
+  }
+  if (const auto* models = ObjectAt(root, {"models"})) {
+    if (auto it = models->find("requestTimeoutMs"); it != models->end() && it->value().is_int64())
+      s.retry.call_timeout = std::chrono::milliseconds(it->value().as_int64());
+    if (auto it = models->find("maxRetries"); it != models->end() && it->value().is_int64())
+      s.retry.max_retries = static_cast<int>(it->value().as_int64());
+    if (auto it = models->find("retryBaseDelayMs"); it != models->end() && it->value().is_int64())
+      s.retry.base_delay = std::chrono::milliseconds(it->value().as_int64());
+  }
+  std::string prompt(kBaseInstructions);
+  if (const auto* p = AgentKey(root, agent_id, "systemPrompt"); p && p->is_string() && !p->as_string().empty())
+    prompt += "\n\n" + std::string(p->as_string());
+  if (const auto* f = AgentKey(root, agent_id, "systemPromptFile"); f && f->is_string()) {
+    std::filesystem::path file(std::string(f->as_string()));
+    if (file.is_relative()) file = home / file;
+    std::string text = ReadFile(file);
+    if (text.empty()) spdlog::warn("agent {}: systemPromptFile {} is missing or empty", agent_id, file.string());
+    else prompt += "\n\n" + text;
+  }
+  s.system_prompt = std::move(prompt);
+  return s;
+}
+
+std::string RuntimeFacts(const json::value& metadata, int64_t now_ms) {
+  std::time_t t = static_cast<std::time_t>(now_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char when[64];
+  std::strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC (%A)", &tm);
+  std::string facts = "Runtime: current time " + std::string(when) + ".";
+  if (const auto* m = metadata.if_object()) {
+    if (auto c = m->find("channelId"); c != m->end() && c->value().is_string())
+      facts += " Channel: " + std::string(c->value().as_string()) + ".";
+    if (auto n = m->find("senderName"); n != m->end() && n->value().is_string())
+      facts += " Sender: " + std::string(n->value().as_string()) + ".";
+    else if (auto f = m->find("from"); f != m->end() && f->value().is_string())
+      facts += " Sender: " + std::string(f->value().as_string()) + ".";
+    if (auto ct = m->find("chatType"); ct != m->end() && ct->value().is_string())
+      facts += " Chat: " + std::string(ct->value().as_string()) + ".";
+  }
+  return facts;
+}
+
+Provider* ProviderSet::Find(const std::string& name) {
+  if (auto it = instances_.find(name); it != instances_.end()) return it->second.get();
+  auto c = configs_.find(name);
+  if (c == configs_.end() || c->second.api != "openai-completions") return nullptr;
+  OpenAiSettings settings{c->second.name, c->second.base_url, c->second.api_key};
+  auto [it, _] = instances_.emplace(name, MakeOpenAiProvider(http_, std::move(settings)));
+  return it->second.get();
+}
+
+}  // namespace oc::agent

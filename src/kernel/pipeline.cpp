@@ -1,0 +1,809 @@
+// The durable message pipeline: inbound queueing, runs, and the outbox.
+#include "kernel/pipeline.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace oc::kernel {
+namespace {
+
+constexpr int64_t kHistoryLimit = 200;        // messages sent to the model until compaction exists
+constexpr int64_t kMaxDeliveryAttempts = 50;  // then the entry is marked failed
+constexpr int64_t kMaxBackoffMs = 60000;
+constexpr auto kDeliveryTimeout = std::chrono::seconds(30);
+
+Error BadParam(std::string path, std::string message) {
+  return MakeError(ErrorCode::kInvalidParams, path + ": " + message, json::object{{"path", path}});
+}
+
+std::string Str(const json::object& o, std::string_view key) {
+  auto it = o.find(key);
+  return it != o.end() && it->value().is_string() ? std::string(it->value().as_string()) : std::string();
+}
+
+std::optional<std::string> OptStr(const json::object& o, std::string_view key) {
+  auto it = o.find(key);
+  if (it == o.end() || !it->value().is_string()) return std::nullopt;
+  return std::string(it->value().as_string());
+}
+
+int64_t BackoffMs(int64_t attempts) {
+  int64_t delay = 1000;
+  for (int64_t i = 0; i < attempts && delay < kMaxBackoffMs; ++i) delay *= 2;
+  return std::min(delay, kMaxBackoffMs);
+}
+
+std::vector<sessions::ToolCallRecord> ToRecords(const std::vector<agent::ToolCall>& calls) {
+  std::vector<sessions::ToolCallRecord> out;
+  for (const auto& c : calls) out.push_back({c.id, c.name, c.arguments});
+  return out;
+}
+
+bool IsSessionKey(std::string_view key) { return key.rfind("agent:", 0) == 0; }
+
+}  // namespace
+
+Result<std::unique_ptr<Pipeline>> Pipeline::Open(asio::io_context& io, const config::Paths& paths,
+                                                 const config::Config& config, hooks::HookBus& bus,
+                                                 PipelineHost& host) {
+  store::DatabaseOptions options;
+  if (const auto* d = config.Find("storage.durability"); d && d->is_string() && d->as_string() == "power")
+    options.durability = store::Durability::kPower;
+  if (const auto* b = config.Find("storage.busyTimeoutMs"); b && b->is_int64())
+    options.busy_timeout_ms = static_cast<int>(b->as_int64());
+  auto db = store::Database::Open(paths.database, options);
+  if (!db.ok()) return MakeError(db.error().code, "state database " + paths.database.string() + ": " + db.error().message);
+  std::unique_ptr<Pipeline> p(new Pipeline(io, paths, bus, host, std::move(db).value()));
+  auto router = sessions::Router::FromConfig(config.root());
+  if (!router.ok()) return router.error();
+  p->router_ = std::move(router).value();
+  p->Reconfigure(config);
+  return p;
+}
+
+Pipeline::Pipeline(asio::io_context& io, config::Paths paths, hooks::HookBus& bus, PipelineHost& host,
+                   std::unique_ptr<store::Database> db)
+    : io_(io),
+      paths_(std::move(paths)),
+      bus_(bus),
+      host_(host),
+      db_(std::move(db)),
+      sessions_(*db_),
+      runs_(*db_),
+      outbox_(*db_),
+      http_(io.get_executor()),
+      outbox_timer_(io) {
+  agent_ = agent::MakeLlmAgent(bus_, *this, [this](const std::string& name) -> agent::Provider* {
+    return providers_ ? providers_->Find(name) : nullptr;
+  });
+  queue_ = std::make_unique<agent::RunQueue>(io.get_executor(), 4,
+                                             [this](int64_t run_id) { return ExecuteRunChecked(run_id); });
+}
+
+Pipeline::~Pipeline() {
+  *alive_ = false;
+  queue_.reset();
+}
+
+void Pipeline::Reconfigure(const config::Config& config) {
+  config_root_ = config.root();
+  if (auto router = sessions::Router::FromConfig(config_root_); router.ok()) router_ = std::move(router).value();
+  else spdlog::error("routing config rejected, keeping the previous routes: {}", router.error().message);
+  if (providers_) retired_providers_.push_back(providers_);
+  providers_ = std::make_shared<agent::ProviderSet>(http_, agent::ProvidersFromConfig(config_root_, config::ProcessEnv()));
+  settings_cache_.clear();
+  int max_concurrent = 4;
+  if (const auto* m = config.Find("agents.maxConcurrent"); m && m->is_int64()) max_concurrent = static_cast<int>(m->as_int64());
+  queue_->SetMaxConcurrent(max_concurrent);
+}
+
+void Pipeline::ResumePending() {
+  auto pending = runs_.RecoverPending();
+  if (!pending.ok()) {
+    spdlog::error("run queue: cannot read pending runs: {}", pending.error().message);
+    return;
+  }
+  if (!pending->empty()) spdlog::info("run queue: resuming {} run(s) left by the previous kernel", pending->size());
+  for (const auto& run : *pending) queue_->Enqueue(run.id, run.session_id);
+  KickOutbox();
+}
+
+void Pipeline::ChannelAvailable(const std::string& channel) {
+  if (Status s = outbox_.MakeChannelDue(channel, NowMs()); !s.ok())
+    spdlog::warn("outbox: {}", s.error().message);
+  KickOutbox();
+}
+
+void Pipeline::Stop() {
+  stopped_ = true;
+  queue_->Pause();
+  outbox_timer_.cancel();
+}
+
+std::string Pipeline::AgentFor(std::string agent_id) const {
+  if (agent::AgentExists(config_root_, agent_id)) return agent_id;
+  spdlog::warn("agent {} is not configured; using the default agent", agent_id);
+  return "default";
+}
+
+const agent::AgentSettings& Pipeline::SettingsFor(const std::string& agent_id) {
+  auto it = settings_cache_.find(agent_id);
+  if (it == settings_cache_.end())
+    it = settings_cache_.emplace(agent_id, agent::AgentSettingsFromConfig(config_root_, agent_id, paths_.home)).first;
+  return it->second;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inbound
+
+Result<json::value> Pipeline::Queue(const json::object& params) {
+  std::string address = Str(params, "sessionKey");
+  std::string text = Str(params, "text");
+  json::value metadata = params.contains("metadata") ? params.at("metadata") : json::value(json::object());
+  auto inbound = sessions::Inbound::FromQueueParams(address, text, metadata);
+  if (!inbound.ok()) return inbound.error();
+  sessions::Route route = router_.Resolve(*inbound);
+  route.agent_id = AgentFor(route.agent_id);
+  // A platform message id makes a repeated agent.queue (an app retrying after a dropped
+  // connection) a no-op that answers with the run already queued.
+  std::optional<std::string> idempotency;
+  if (const auto* m = metadata.if_object(); m && m->contains("messageId")) {
+    const json::value& id = m->at("messageId");
+    idempotency = "in:" + address + ":" + (id.is_string() ? std::string(id.as_string()) : json::serialize(id));
+    auto existing = runs_.FindByIdempotencyKey(*idempotency);
+    if (!existing.ok()) return existing.error();
+    if (*existing)
+      return json::object{{"runId", std::to_string((*existing)->id)}, {"queued", true}, {"duplicate", true},
+                          {"sessionKey", route.session_key}};
+  }
+  json::object reply_meta;
+  if (const auto* m = metadata.if_object()) {
+    for (std::string_view k : {"messageId", "chatType", "accountId", "groupId", "from"})
+      if (auto it = m->find(k); it != m->end()) reply_meta[k] = it->value();
+  }
+  bool created = false;
+  sessions::SessionEntry session;
+  int64_t run_id = 0;
+  Status st = db_->InTransaction([&]() -> Status {
+    sessions::SessionSpec spec{route.session_key, route.agent_id, route.kind, inbound->channel,
+                               inbound->account_id.empty() ? std::nullopt : std::optional(inbound->account_id), address};
+    OC_ASSIGN(session, sessions_.GetOrCreate(spec, &created));
+    sessions::NewMessage msg;
+    msg.role = "user";
+    msg.content = text;
+    msg.address = address;
+    if (!inbound->from.empty()) msg.sender = inbound->from;
+    msg.metadata = metadata;
+    OC_ASSIGN(sessions::StoredMessage stored, sessions_.Append(session.id, msg));
+    sessions::NewRun run{session.id, route.agent_id, stored.id, "channel", address, reply_meta, idempotency};
+    OC_ASSIGN(run_id, runs_.Create(run));
+    return Status::Ok();
+  });
+  if (!st.ok()) return st.error();
+  json::object context{{"agentId", route.agent_id}, {"sessionKey", route.session_key}, {"channelId", inbound->channel}};
+  if (!inbound->account_id.empty()) context["accountId"] = inbound->account_id;
+  if (created)
+    bus_.Emit("session_start", json::object{{"sessionKey", route.session_key}, {"agentId", route.agent_id},
+                                            {"channelId", inbound->channel}}, context);
+  json::object received{{"sessionKey", route.session_key}, {"content", text}, {"channelId", inbound->channel},
+                        {"address", address}, {"metadata", metadata}};
+  if (!inbound->from.empty()) received["from"] = inbound->from;
+  bus_.Emit("message_received", std::move(received), context);
+  queue_->Enqueue(run_id, session.id);
+  return json::object{{"runId", std::to_string(run_id)}, {"queued", true}, {"sessionKey", route.session_key}};
+}
+
+Result<json::value> Pipeline::Dispatch(const json::object& params) {
+  std::string key = Str(params, "sessionKey");
+  std::string address = key;
+  std::optional<sessions::SessionEntry> session;
+  if (IsSessionKey(key)) {
+    auto found = sessions_.Get(key);
+    if (!found.ok()) return found.error();
+    if (!*found) return MakeError(ErrorCode::kNotFound, "no session " + key);
+    if (!(*found)->last_address) return MakeError(ErrorCode::kNotFound, "session " + key + " has no conversation address yet");
+    session = **found;
+    address = *session->last_address;
+  } else if (auto found = FindSession(key); found.ok() && *found) {
+    session = **found;
+  }
+  auto parts = sessions::ParseAddress(address);
+  if (!parts.ok()) return BadParam("params.sessionKey", parts.error().message);
+  json::value metadata = params.contains("metadata") ? params.at("metadata") : json::value(json::object());
+  int64_t id = 0;
+  Status st = db_->InTransaction([&]() -> Status {
+    sessions::NewOutboxEntry e{parts->first, parts->second, Str(params, "content"), metadata,
+                               session ? std::optional(session->id) : std::nullopt, std::nullopt, "dispatch"};
+    OC_ASSIGN(id, outbox_.Enqueue(e));
+    if (session) {
+      sessions::NewMessage msg;
+      msg.role = "assistant";
+      msg.content = Str(params, "content");
+      msg.metadata = json::object{{"dispatch", true}, {"address", address}};
+      OC_ASSIGN(sessions::StoredMessage ignored, sessions_.Append(session->id, msg));
+      (void)ignored;
+    }
+    return Status::Ok();
+  });
+  if (!st.ok()) return st.error();
+  KickOutbox();
+  return json::object{{"dispatchId", std::to_string(id)}, {"queued", true}};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runs
+
+namespace {
+// {runId, sessionKey, idempotencyKey?} of every `agent` event; the key as the caller gave it.
+json::object EventBase(const sessions::RunRecord& run, const std::string& session_key) {
+  json::object base{{"runId", std::to_string(run.id)}, {"sessionKey", session_key}};
+  if (run.idempotency_key && run.idempotency_key->rfind("ctl:", 0) == 0)
+    base["idempotencyKey"] = run.idempotency_key->substr(4);
+  return base;
+}
+json::object AgentEvent(json::object base, std::string_view stream, json::object data) {
+  base["stream"] = stream;
+  base["data"] = std::move(data);
+  return base;
+}
+}  // namespace
+
+asio::awaitable<void> Pipeline::ExecuteRunChecked(int64_t run_id) {
+  try {
+    co_await ExecuteRun(run_id);
+  } catch (const std::exception& e) {
+    spdlog::error("run {}: {}", run_id, e.what());
+  }
+}
+
+// The history sent to the model: the last kHistoryLimit messages, never starting with a tool
+// result whose call was cut off.
+std::vector<agent::ChatMessage> Pipeline::ModelHistory(int64_t session_id) {
+  std::vector<agent::ChatMessage> out;
+  auto history = sessions_.History(session_id, kHistoryLimit);
+  if (!history.ok()) return out;
+  size_t first = 0;
+  while (first < history->size() && (*history)[first].role == "tool") ++first;
+  for (size_t i = first; i < history->size(); ++i) {
+    const auto& m = (*history)[i];
+    if (m.role == "system") continue;
+    agent::ChatMessage c;
+    c.role = m.role;
+    c.content = m.content;
+    for (const auto& t : m.tool_calls) c.tool_calls.push_back({t.id, t.name, t.arguments});
+    c.tool_call_id = m.tool_call_id.value_or("");
+    c.name = m.tool_name.value_or("");
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+agent::RunObserver Pipeline::ObserverFor(const sessions::RunRecord& run, const std::string& session_key) {
+  agent::RunObserver obs;
+  json::object base = EventBase(run, session_key);
+  auto emit = [this, base](std::string_view stream, json::object data) {
+    json::object e = base;
+    e["stream"] = stream;
+    e["data"] = std::move(data);
+    host_.BroadcastEvent("agent", std::move(e));
+  };
+  obs.on_text = [emit](std::string_view delta) { emit("assistant", json::object{{"delta", delta}}); };
+  obs.on_attempt = [emit](const std::string& model) { emit("lifecycle", json::object{{"phase", "attempt"}, {"model", model}}); };
+  obs.on_tool_call = [emit](const agent::ToolCall& c) {
+    emit("tool", json::object{{"phase", "start"}, {"id", c.id}, {"name", c.name}, {"arguments", c.arguments}});
+  };
+  obs.on_tool_result = [emit](const agent::ToolCall& c, const agent::ToolOutcome& o) {
+    emit("tool", json::object{{"phase", "result"}, {"id", c.id}, {"name", c.name}, {"output", o.output}, {"isError", o.is_error}});
+  };
+  return obs;
+}
+
+asio::awaitable<void> Pipeline::ExecuteRun(int64_t run_id) {
+  auto alive = alive_;
+  auto loaded = runs_.Get(run_id);
+  if (!loaded.ok() || !*loaded) co_return;
+  sessions::RunRecord run = **loaded;
+  if (run.status != "queued" || stopped_) co_return;
+  auto session_found = sessions_.GetById(run.session_id);
+  if (!session_found.ok() || !*session_found) co_return;
+  sessions::SessionEntry session = **session_found;
+  int64_t started = NowMs();
+  if (Status s = runs_.MarkRunning(run_id, started); !s.ok()) {
+    spdlog::error("run {}: {}", run_id, s.error().message);
+    co_return;
+  }
+  json::object context{{"agentId", run.agent_id}, {"sessionKey", session.key}};
+  if (session.channel_id) context["channelId"] = *session.channel_id;
+  host_.BroadcastEvent("agent", AgentEvent(EventBase(run, session.key), "lifecycle", json::object{{"phase", "start"}}));
+
+  agent::RunInput input;
+  input.run_id = std::to_string(run_id);
+  input.session_key = session.key;
+  input.history = ModelHistory(session.id);
+  if (run.message_id) {
+    if (auto m = sessions_.GetMessage(*run.message_id); m.ok() && *m) input.metadata = (*m)->metadata;
+  }
+  std::string text = input.history.empty() ? std::string() : input.history.back().content;
+  json::object gate_data{{"sessionKey", session.key}, {"agentId", run.agent_id}, {"input", text},
+                         {"metadata", input.metadata}};
+  hooks::InterceptOutcome gate = co_await bus_.RunIntercept("before_agent_start", std::move(gate_data), context);
+  if (!*alive) co_return;
+  agent::RunResult result;
+  if (gate.blocked) {
+    result.error = "blocked by " + gate.blocked_by + (gate.reason.empty() ? "" : ": " + gate.reason);
+  } else {
+    if (const auto* d = gate.data.if_object(); d && d->contains("input") && d->at("input").is_string() &&
+                                               !input.history.empty())
+      input.history.back().content = std::string(d->at("input").as_string());
+    agent::AgentSettings settings = SettingsFor(run.agent_id);
+    settings.system_prompt += "\n\n" + agent::RuntimeFacts(input.metadata, started);
+    result = co_await agent_->Run(settings, std::move(input), ObserverFor(run, session.key));
+    if (!*alive) co_return;
+  }
+  FinishRun(run, session, result, started);
+}
+
+void Pipeline::FinishRun(const sessions::RunRecord& run, const sessions::SessionEntry& session,
+                         const agent::RunResult& result, int64_t started_ms) {
+  int64_t now = NowMs();
+  sessions::RunOutcome outcome;
+  outcome.success = result.success;
+  json::array attempts;
+  for (const auto& a : result.attempts) attempts.push_back(a.ToJson());
+  outcome.attempts = std::move(attempts);
+  if (!result.model.empty()) outcome.model = result.model;
+  if (!result.success) outcome.error = result.error;
+  outcome.tokens_in = result.usage.input;
+  outcome.tokens_out = result.usage.output;
+  outcome.finished_at = now;
+  bool queued_reply = false;
+  Status st = db_->InTransaction([&]() -> Status {
+    for (size_t i = 0; i < result.produced.size(); ++i) {
+      const auto& m = result.produced[i];
+      sessions::NewMessage msg;
+      msg.role = m.role;
+      msg.content = m.content;
+      msg.tool_calls = ToRecords(m.tool_calls);
+      if (!m.tool_call_id.empty()) msg.tool_call_id = m.tool_call_id;
+      if (!m.name.empty()) msg.tool_name = m.name;
+      msg.run_id = run.id;
+      if (i < result.usage_per_message.size() && m.role == "assistant") {
+        msg.tokens_in = result.usage_per_message[i].input;
+        msg.tokens_out = result.usage_per_message[i].output;
+      }
+      OC_ASSIGN(sessions::StoredMessage ignored, sessions_.Append(session.id, msg));
+      (void)ignored;
+    }
+    OC_TRY(runs_.Finish(run.id, outcome));
+    if (result.success && run.reply_address && !result.text.empty()) {
+      OC_ASSIGN(auto parts, sessions::ParseAddress(*run.reply_address));
+      json::object meta = run.reply_metadata.is_object() ? run.reply_metadata.as_object() : json::object();
+      meta["sessionKey"] = session.key;
+      meta["runId"] = std::to_string(run.id);
+      sessions::NewOutboxEntry e{parts.first, parts.second, result.text, std::move(meta), session.id, run.id, "reply"};
+      OC_ASSIGN(int64_t ignored_id, outbox_.Enqueue(e));
+      (void)ignored_id;
+      queued_reply = true;
+    }
+    return Status::Ok();
+  });
+  if (!st.ok()) {
+    spdlog::error("run {}: storing the outcome failed ({}); it will run again on restart", run.id, st.error().message);
+    return;
+  }
+  if (!result.success) spdlog::warn("run {} ({}) failed: {}", run.id, session.key, result.error);
+  json::object end{{"sessionKey", session.key}, {"agentId", run.agent_id}, {"runId", std::to_string(run.id)},
+                   {"success", result.success}, {"duration", now - started_ms},
+                   {"tokenUsage", json::object{{"input", result.usage.input}, {"output", result.usage.output}}}};
+  if (!result.success) end["error"] = result.error;
+  bus_.Emit("agent_end", std::move(end), json::object{{"agentId", run.agent_id}, {"sessionKey", session.key}});
+  json::value summary = RunSummary(run.id);
+  host_.BroadcastEvent("agent", AgentEvent(EventBase(run, session.key), "lifecycle",
+                                           json::object{{"phase", result.success ? "end" : "error"}}));
+  if (auto it = waiters_.find(run.id); it != waiters_.end()) {
+    for (auto& w : it->second) w->Set(summary);
+    waiters_.erase(it);
+  }
+  if (queued_reply) KickOutbox();
+}
+
+// {runId, sessionKey, status: queued|running|ok|error, text, model, usage, error?, attempts}
+json::value Pipeline::RunSummary(int64_t run_id) {
+  auto run = runs_.Get(run_id);
+  if (!run.ok() || !*run) return json::object{{"runId", std::to_string(run_id)}, {"status", "unknown"}};
+  const auto& r = **run;
+  std::string key;
+  if (auto s = sessions_.GetById(r.session_id); s.ok() && *s) key = (*s)->key;
+  auto text = db_->QueryText(
+      "SELECT content FROM messages WHERE run_id = ?1 AND role = 'assistant' ORDER BY seq DESC LIMIT 1",
+      {r.id});
+  std::string status = r.status == "done" ? "ok" : r.status == "failed" ? "error" : r.status;
+  json::object out{{"runId", std::to_string(r.id)}, {"sessionKey", key}, {"status", status},
+                   {"text", text.ok() && *text ? **text : std::string()},
+                   {"usage", json::object{{"input", r.tokens_in.value_or(0)}, {"output", r.tokens_out.value_or(0)}}},
+                   {"attempts", r.attempts}};
+  if (r.model) out["model"] = *r.model;
+  if (r.error) out["error"] = *r.error;
+  if (r.duration_ms) out["durationMs"] = *r.duration_ms;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outbox
+
+void Pipeline::KickOutbox(std::chrono::milliseconds delay) {
+  if (stopped_) return;
+  auto when = std::chrono::steady_clock::now() + delay;
+  if (outbox_timer_armed_ && outbox_timer_.expiry() <= when) return;
+  outbox_timer_armed_ = true;
+  outbox_timer_.expires_at(when);
+  auto alive = alive_;
+  outbox_timer_.async_wait([this, alive](boost::system::error_code ec) {
+    if (ec || !*alive) return;
+    outbox_timer_armed_ = false;
+    DrainOutbox();
+  });
+}
+
+// Starts every due delivery whose conversation has none in flight (one at a time per conversation
+// keeps replies in order), then sleeps until the next entry is due.
+void Pipeline::DrainOutbox() {
+  if (stopped_) return;
+  int64_t now = NowMs();
+  auto due = outbox_.Due(now, 256);
+  if (!due.ok()) {
+    spdlog::error("outbox: {}", due.error().message);
+    KickOutbox(std::chrono::seconds(5));
+    return;
+  }
+  for (auto& e : *due) {
+    if (delivering_.count(e.id)) continue;
+    auto target = std::make_pair(e.channel_id, e.target);
+    if (busy_targets_.count(target)) continue;
+    delivering_.insert(e.id);
+    busy_targets_.insert(target);
+    asio::co_spawn(io_, Deliver(std::move(e)), asio::detached);
+  }
+  auto next = outbox_.NextDueAt();
+  if (!next.ok() || !*next) return;
+  int64_t wait = **next - NowMs();
+  if (wait <= 0 && !delivering_.empty()) return;  // a finishing delivery drains again
+  KickOutbox(std::chrono::milliseconds(std::max<int64_t>(wait, 0)));
+}
+
+void Pipeline::RetryLater(const sessions::OutboxEntry& e, const std::string& error) {
+  if (e.attempts + 1 >= kMaxDeliveryAttempts) {
+    spdlog::error("outbox {}: giving up after {} attempts: {}", e.id, e.attempts + 1, error);
+    (void)outbox_.MarkFailed(e.id, error);
+    return;
+  }
+  int64_t delay = BackoffMs(e.attempts);
+  spdlog::info("outbox {}: delivery to {}:{} deferred {} ms: {}", e.id, e.channel_id, e.target, delay, error);
+  if (Status s = outbox_.Reschedule(e.id, NowMs() + delay, error); !s.ok())
+    spdlog::error("outbox {}: {}", e.id, s.error().message);
+}
+
+asio::awaitable<void> Pipeline::Deliver(sessions::OutboxEntry e) {
+  auto alive = alive_;
+  auto target = std::make_pair(e.channel_id, e.target);
+  auto handler = host_.DeliveryHandlerFor(e.channel_id);
+  if (!handler) {
+    RetryLater(e, "no connected app owns channel " + e.channel_id);
+  } else {
+    json::object meta = e.metadata.is_object() ? e.metadata.as_object() : json::object();
+    meta["deliveryId"] = std::to_string(e.id);
+    json::object data{{"channelId", e.channel_id}, {"target", e.target}, {"content", e.content},
+                      {"metadata", std::move(meta)}};
+    json::object context{{"channelId", e.channel_id}};
+    if (const auto* m = e.metadata.if_object(); m && m->contains("sessionKey")) context["sessionKey"] = m->at("sessionKey");
+    auto done = co_await bus_.RunInterceptThen("message_sending", std::move(data), context, handler, kDeliveryTimeout);
+    if (!*alive) co_return;
+    if (done.outcome.blocked) {
+      spdlog::info("outbox {}: blocked by {}: {}", e.id, done.outcome.blocked_by, done.outcome.reason);
+      (void)outbox_.MarkBlocked(e.id, "blocked by " + done.outcome.blocked_by +
+                                          (done.outcome.reason.empty() ? "" : ": " + done.outcome.reason));
+    } else {
+      const json::object* ack = done.final_result ? done.final_result->if_object() : nullptr;
+      const json::value* delivered = ack ? ack->if_contains("delivered") : nullptr;
+      if (delivered && delivered->is_bool() && delivered->as_bool()) {
+        auto pm = ack->if_contains("messageId");
+        std::optional<std::string> platform_id;
+        if (pm && pm->is_string()) platform_id = std::string(pm->as_string());
+        int64_t at = NowMs();
+        (void)outbox_.MarkDelivered(e.id, at, platform_id);
+        const json::object* final_data = done.outcome.data.if_object();
+        json::value content = final_data && final_data->contains("content") ? final_data->at("content") : json::value(e.content);
+        bus_.Emit("message_sent", json::object{{"channelId", e.channel_id}, {"target", e.target},
+                                               {"content", content}, {"deliveredAt", at}},
+                  context);
+      } else {
+        std::string why = !done.final_result ? "the channel app did not acknowledge in time"
+                          : ack && ack->contains("error") ? "the channel app reported: " + (ack->at("error").is_string()
+                                                                 ? std::string(ack->at("error").as_string())
+                                                                 : json::serialize(ack->at("error")))
+                                                          : "unexpected acknowledgement " + json::serialize(*done.final_result);
+        RetryLater(e, why);
+      }
+    }
+  }
+  delivering_.erase(e.id);
+  busy_targets_.erase(target);
+  KickOutbox();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tools
+
+std::vector<agent::ToolSpec> Pipeline::ToolsFor(const std::string& agent_id) {
+  std::vector<agent::ToolSpec> tools = host_.AppTools();
+  std::set<std::string> allow, deny;
+  for (std::string_view list : {"allow", "deny"}) {
+    for (std::string_view id : {std::string_view(agent_id), std::string_view("default")}) {
+      const json::value* v = FindPath(config_root_, "agents." + std::string(id) + ".tools." + std::string(list));
+      if (!v || !v->is_array()) continue;
+      for (const auto& s : v->as_array())
+        if (s.is_string()) (list == "allow" ? allow : deny).insert(std::string(s.as_string()));
+      break;  // the agent's own list replaces the default agent's
+    }
+  }
+  std::erase_if(tools, [&](const agent::ToolSpec& t) {
+    return deny.count(t.name) || (!allow.empty() && !allow.count(t.name) && !allow.count("*"));
+  });
+  return tools;
+}
+
+asio::awaitable<agent::ToolOutcome> Pipeline::Invoke(std::string name, json::value input, agent::ToolContext context) {
+  for (const auto& t : ToolsFor(context.agent_id))
+    if (t.name == name) co_return co_await host_.InvokeAppTool(std::move(name), std::move(input), std::move(context));
+  co_return agent::ToolOutcome{"error: no tool named " + name + " is available to this agent", true};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions
+
+// A session key ("agent:...") names a session directly; a conversation address is routed as an
+// inbound direct message would be.
+Result<std::optional<sessions::SessionEntry>> Pipeline::FindSession(std::string_view key) {
+  if (IsSessionKey(key)) return sessions_.Get(key);
+  auto inbound = sessions::Inbound::FromQueueParams(key, "", json::object());
+  if (!inbound.ok()) return inbound.error();
+  sessions::Route route = router_.Resolve(*inbound);
+  route.agent_id = agent::AgentExists(config_root_, route.agent_id) ? route.agent_id : "default";
+  auto found = sessions_.Get(route.session_key);
+  if (!found.ok() || *found) return found;
+  // A group conversation: its session is keyed by the group address.
+  inbound->chat_type = "group";
+  route = router_.Resolve(*inbound);
+  return sessions_.Get(route.session_key);
+}
+
+std::string Pipeline::ChannelOfKey(std::string_view key) {
+  if (!IsSessionKey(key)) {
+    auto parts = sessions::ParseAddress(key);
+    return parts.ok() ? parts->first : std::string();
+  }
+  auto s = sessions_.Get(key);
+  return s.ok() && *s && (*s)->channel_id ? *(*s)->channel_id : std::string();
+}
+
+Result<json::value> Pipeline::SessionGet(const json::object& params) {
+  auto found = FindSession(Str(params, "key"));
+  if (!found.ok()) return found.error();
+  return json::object{{"session", *found ? (*found)->ToJson() : json::value(nullptr)}};
+}
+
+Result<json::value> Pipeline::SessionList(const json::object& params, const std::optional<std::set<std::string>>& channels) {
+  sessions::SessionFilter filter;
+  if (auto it = params.find("filter"); it != params.end() && it->value().is_object()) {
+    const auto& f = it->value().as_object();
+    filter.agent_id = OptStr(f, "agentId");
+    filter.channel_id = OptStr(f, "channelId");
+    filter.account_id = OptStr(f, "accountId");
+    if (auto a = f.find("active"); a != f.end() && a->value().is_bool()) filter.active = a->value().as_bool();
+  }
+  if (auto l = params.find("limit"); l != params.end() && l->value().is_int64()) filter.limit = l->value().as_int64();
+  if (auto o = params.find("offset"); o != params.end() && o->value().is_int64()) filter.offset = o->value().as_int64();
+  if (channels) {
+    // An app sees the sessions of its own channels only.
+    if (filter.channel_id && !channels->count(*filter.channel_id))
+      return json::object{{"sessions", json::array()}, {"total", 0}};
+    if (!filter.channel_id) {
+      if (channels->size() != 1) {
+        json::array out;
+        int64_t total = 0;
+        for (const auto& ch : *channels) {
+          sessions::SessionFilter one = filter;
+          one.channel_id = ch;
+          one.offset = 0;
+          one.limit = 1000;
+          auto r = sessions_.List(one);
+          if (!r.ok()) return r.error();
+          total += r->second;
+          for (auto& s : r->first) out.push_back(s.ToJson());
+        }
+        return json::object{{"sessions", std::move(out)}, {"total", total}};
+      }
+      filter.channel_id = *channels->begin();
+    }
+  }
+  auto r = sessions_.List(filter);
+  if (!r.ok()) return r.error();
+  json::array out;
+  for (const auto& s : r->first) out.push_back(s.ToJson());
+  return json::object{{"sessions", std::move(out)}, {"total", r->second}};
+}
+
+Result<sessions::SessionEntry> Pipeline::RequireSession(const json::value& params) {
+  const auto* o = params.if_object();
+  std::string key = o ? Str(*o, "key") : std::string();
+  if (key.empty()) return BadParam("params.key", "is required");
+  auto found = FindSession(key);
+  if (!found.ok()) return found.error();
+  if (!*found) return MakeError(ErrorCode::kNotFound, "no active session " + key);
+  return **found;
+}
+
+Result<json::value> Pipeline::SessionsList(const json::value& params) {
+  json::object p = params.is_object() ? params.as_object() : json::object();
+  json::object filter;
+  for (std::string_view k : {"agentId", "channelId", "accountId", "active"})
+    if (auto it = p.find(k); it != p.end()) filter[k] = it->value();
+  if (!filter.empty()) p["filter"] = std::move(filter);
+  return SessionList(p, std::nullopt);
+}
+
+Result<json::value> Pipeline::SessionsGet(const json::value& params) {
+  OC_ASSIGN(sessions::SessionEntry s, RequireSession(params));
+  OC_ASSIGN(auto runs, runs_.ListBySession(s.id, 10));
+  json::array recent;
+  for (const auto& r : runs) recent.push_back(r.ToJson());
+  return json::object{{"session", s.ToJson()}, {"runs", std::move(recent)}};
+}
+
+Result<json::value> Pipeline::SessionsHistory(const json::value& params) {
+  OC_ASSIGN(sessions::SessionEntry s, RequireSession(params));
+  const auto& o = params.as_object();
+  int64_t limit = 0;
+  std::optional<int64_t> before;
+  if (auto l = o.find("limit"); l != o.end()) {
+    if (!l->value().is_int64() || l->value().as_int64() < 0) return BadParam("params.limit", "must be a non-negative integer");
+    limit = l->value().as_int64();
+  }
+  if (auto b = o.find("beforeSeq"); b != o.end()) {
+    if (!b->value().is_int64()) return BadParam("params.beforeSeq", "must be an integer");
+    before = b->value().as_int64();
+  }
+  OC_ASSIGN(auto messages, sessions_.History(s.id, limit, before));
+  json::array out;
+  for (const auto& m : messages) out.push_back(m.ToJson());
+  return json::object{{"session", s.ToJson()}, {"messages", std::move(out)}};
+}
+
+Result<json::value> Pipeline::SessionsBranch(const json::value& params) {
+  OC_ASSIGN(sessions::SessionEntry s, RequireSession(params));
+  const auto& o = params.as_object();
+  std::optional<int64_t> at;
+  if (auto a = o.find("atMessage"); a != o.end()) {
+    if (!a->value().is_int64()) return BadParam("params.atMessage", "must be a message seq (integer)");
+    at = a->value().as_int64();
+  }
+  std::string new_key = Str(o, "newKey");
+  if (new_key.empty()) new_key = s.key + ":branch-" + std::to_string(NowMs());
+  else if (!IsSessionKey(new_key)) return BadParam("params.newKey", "must start with \"agent:\"");
+  OC_ASSIGN(sessions::SessionEntry branch, sessions_.Branch(s.key, at, new_key));
+  bus_.Emit("session_start", json::object{{"sessionKey", branch.key}, {"agentId", branch.agent_id}},
+            json::object{{"agentId", branch.agent_id}, {"sessionKey", branch.key}});
+  return json::object{{"session", branch.ToJson()}};
+}
+
+void Pipeline::EndSession(const sessions::SessionEntry& s, std::string_view reason) {
+  json::object context{{"agentId", s.agent_id}, {"sessionKey", s.key}};
+  bus_.Emit("session_end", json::object{{"sessionKey", s.key}, {"reason", reason},
+                                        {"duration", NowMs() - s.created_at}, {"messageCount", s.message_count}},
+            context);
+}
+
+Result<json::value> Pipeline::SessionsReset(const json::value& params) {
+  OC_ASSIGN(sessions::SessionEntry s, RequireSession(params));
+  std::string reason = Str(params.as_object(), "reason");
+  if (reason.empty()) reason = "reset";
+  bus_.Emit("before_reset", json::object{{"sessionKey", s.key}, {"reason", reason}},
+            json::object{{"agentId", s.agent_id}, {"sessionKey", s.key}});
+  OC_ASSIGN(sessions::SessionEntry ended, sessions_.End(s.key, reason));
+  EndSession(ended, reason);
+  return json::object{{"ok", true}, {"ended", ended.ToJson()}};
+}
+
+Result<json::value> Pipeline::SessionsDelete(const json::value& params) {
+  const auto* o = params.if_object();
+  std::string key = o ? Str(*o, "key") : std::string();
+  if (key.empty()) return BadParam("params.key", "is required");
+  if (!IsSessionKey(key)) {
+    OC_ASSIGN(sessions::SessionEntry s, RequireSession(params));
+    key = s.key;
+  }
+  auto active = sessions_.Get(key);
+  OC_ASSIGN(int64_t deleted, sessions_.Delete(key));
+  if (active.ok() && *active) EndSession(**active, "deleted");
+  return json::object{{"ok", true}, {"deleted", deleted}};
+}
+
+Result<json::value> Pipeline::OutboxList(const json::value& params) {
+  std::string status = params.is_object() ? Str(params.as_object(), "status") : std::string();
+  json::array out;
+  auto n = db_->Query(
+      "SELECT id FROM outbox WHERE (?1 = '' OR status = ?1) ORDER BY id DESC LIMIT 200", {std::string_view(status)},
+      [&](const store::Row& row) { out.push_back(row.Int(0)); });
+  if (!n.ok()) return n.error();
+  json::array entries;
+  for (const auto& id : out)
+    if (auto e = outbox_.Get(id.as_int64()); e.ok() && *e) entries.push_back((*e)->ToJson());
+  return json::object{{"entries", std::move(entries)}};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Control-plane turn: `agent {message, agentId?, sessionKey?, idempotencyKey?, timeoutMs?}`.
+
+asio::awaitable<Result<json::value>> Pipeline::AgentTurn(json::value params) {
+  const auto* o = params.if_object();
+  if (!o) co_return BadParam("params", "must be an object");
+  std::string message = Str(*o, "message");
+  if (message.empty()) co_return BadParam("params.message", "is required (non-empty string)");
+  std::string agent_id = Str(*o, "agentId");
+  if (agent_id.empty()) agent_id = "default";
+  if (!agent::AgentExists(config_root_, agent_id)) co_return MakeError(ErrorCode::kNotFound, "no agent " + agent_id);
+  std::optional<std::string> idempotency = OptStr(*o, "idempotencyKey");
+  int64_t timeout_ms = 600000;
+  if (auto t = o->find("timeoutMs"); t != o->end() && t->value().is_int64()) timeout_ms = t->value().as_int64();
+
+  int64_t run_id = 0;
+  if (idempotency) {
+    auto existing = runs_.FindByIdempotencyKey("ctl:" + *idempotency);
+    if (!existing.ok()) co_return existing.error();
+    if (*existing) run_id = (*existing)->id;
+  }
+  if (run_id == 0) {
+    std::string key = Str(*o, "sessionKey");
+    sessions::SessionSpec spec{key.empty() ? sessions::MainSessionKey(agent_id) : key, agent_id, "control", {}, {}, {}};
+    if (!key.empty() && !IsSessionKey(key)) {
+      auto inbound = sessions::Inbound::FromQueueParams(key, message, json::object());
+      if (!inbound.ok()) co_return BadParam("params.sessionKey", inbound.error().message);
+      sessions::Route route = router_.Resolve(*inbound);
+      spec = {route.session_key, AgentFor(route.agent_id), route.kind, inbound->channel, {}, {}};
+    }
+    bool created = false;
+    int64_t session_id = 0;
+    Status st = db_->InTransaction([&]() -> Status {
+      OC_ASSIGN(sessions::SessionEntry s, sessions_.GetOrCreate(spec, &created));
+      session_id = s.id;
+      sessions::NewMessage msg;
+      msg.role = "user";
+      msg.content = message;
+      msg.metadata = json::object{{"source", "control"}};
+      OC_ASSIGN(sessions::StoredMessage stored, sessions_.Append(s.id, msg));
+      sessions::NewRun run{s.id, spec.agent_id, stored.id, "control", std::nullopt, nullptr,
+                           idempotency ? std::optional("ctl:" + *idempotency) : std::nullopt};
+      OC_ASSIGN(run_id, runs_.Create(run));
+      return Status::Ok();
+    });
+    if (!st.ok()) co_return st.error();
+    if (created)
+      bus_.Emit("session_start", json::object{{"sessionKey", spec.key}, {"agentId", spec.agent_id}},
+                json::object{{"agentId", spec.agent_id}, {"sessionKey", spec.key}});
+    queue_->Enqueue(run_id, session_id);
+  }
+  json::value summary = RunSummary(run_id);
+  std::string status(summary.as_object().at("status").as_string());
+  if (status == "ok" || status == "error") co_return summary;
+  auto waiter = std::make_shared<Pending<json::value>>(io_.get_executor());
+  waiters_[run_id].push_back(waiter);
+  auto done = co_await waiter->Wait(std::chrono::milliseconds(timeout_ms));
+  if (!done) co_return MakeError(ErrorCode::kTimeout, "run " + std::to_string(run_id) + " is still running",
+                                 json::object{{"runId", std::to_string(run_id)}});
+  co_return *done;
+}
+
+}  // namespace oc::kernel

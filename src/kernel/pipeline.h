@@ -1,0 +1,142 @@
+// The durable message pipeline (SPEC §4.4, §7): inbound message → stored with its run → routed to
+// an agent and session → run (serialised per session, agents.maxConcurrent overall) → reply stored
+// with an outbox entry → message_sending chain → delivered to the channel's owner app →
+// acknowledged → message_sent.
+//
+// Durability: agent.queue answers only after the message and its run are committed; a run's output
+// (messages, outcome, outbox entry) is committed in one transaction; the outbox entry is marked
+// delivered only after the app acknowledged it. So after a crash at any point, every acknowledged
+// message is in history once, its run is resumed, and its reply is delivered (at least once; each
+// delivery carries metadata.deliveryId so an app can drop a repeat, and the C++ SDK does).
+// Threading: the kernel loop only.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "agent/agent.h"
+#include "agent/http_client.h"
+#include "agent/run_queue.h"
+#include "agent/runtime_config.h"
+#include "common/async.h"
+#include "config/config.h"
+#include "hooks/hook_bus.h"
+#include "sessions/router.h"
+#include "sessions/run_store.h"
+#include "sessions/session_store.h"
+#include "store/database.h"
+
+namespace oc::kernel {
+
+// What the pipeline needs from the rest of the kernel.
+class PipelineHost {
+ public:
+  virtual ~PipelineHost() = default;
+  // The final step of message_sending for `channel`: a handler that hands the delivery to the
+  // channel's owner app; nullptr when no connected app owns the channel.
+  virtual std::shared_ptr<hooks::HookHandler> DeliveryHandlerFor(const std::string& channel) = 0;
+  // Tools registered by apps (tool.invoke).
+  virtual std::vector<agent::ToolSpec> AppTools() = 0;
+  virtual asio::awaitable<agent::ToolOutcome> InvokeAppTool(std::string name, json::value input,
+                                                            agent::ToolContext context) = 0;
+  // Control-plane event to every client (skipped when nobody listens).
+  virtual void BroadcastEvent(std::string_view event, json::value payload) = 0;
+};
+
+class Pipeline : public agent::ToolHost {
+ public:
+  // Opens <home>/state.db (migrating it) and builds routing from the config.
+  static Result<std::unique_ptr<Pipeline>> Open(asio::io_context& io, const config::Paths& paths,
+                                                const config::Config& config, hooks::HookBus& bus,
+                                                PipelineHost& host);
+  ~Pipeline() override;
+
+  void Reconfigure(const config::Config& config);
+  // Queues every run a previous kernel left queued or running, and makes the outbox due.
+  void ResumePending();
+  // The channel's owner app is connected: its pending deliveries are due now.
+  void ChannelAvailable(const std::string& channel);
+  // Stops starting runs and deliveries (shutdown).
+  void Stop();
+
+  // IPC (SPEC §4.2); params already validated against the method table.
+  Result<json::value> Queue(const json::object& params);
+  Result<json::value> Dispatch(const json::object& params);
+  Result<json::value> SessionGet(const json::object& params);
+  // `channels`: only sessions of these channels are listed (nullopt = all).
+  Result<json::value> SessionList(const json::object& params, const std::optional<std::set<std::string>>& channels);
+  // The channel a session key or address belongs to ("" when unknown), for access checks.
+  std::string ChannelOfKey(std::string_view key);
+
+  // Control plane (docs/CONTROL-PLANE.md).
+  asio::awaitable<Result<json::value>> AgentTurn(json::value params);
+  Result<json::value> SessionsList(const json::value& params);
+  Result<json::value> SessionsGet(const json::value& params);
+  Result<json::value> SessionsHistory(const json::value& params);
+  Result<json::value> SessionsBranch(const json::value& params);
+  Result<json::value> SessionsReset(const json::value& params);
+  Result<json::value> SessionsDelete(const json::value& params);
+  Result<json::value> OutboxList(const json::value& params);
+
+  // agent::ToolHost
+  std::vector<agent::ToolSpec> ToolsFor(const std::string& agent_id) override;
+  asio::awaitable<agent::ToolOutcome> Invoke(std::string name, json::value input, agent::ToolContext context) override;
+
+  store::Database& database() { return *db_; }
+
+ private:
+  Pipeline(asio::io_context& io, config::Paths paths, hooks::HookBus& bus, PipelineHost& host,
+           std::unique_ptr<store::Database> db);
+
+  // runs
+  asio::awaitable<void> ExecuteRun(int64_t run_id);
+  asio::awaitable<void> ExecuteRunChecked(int64_t run_id);
+  std::vector<agent::ChatMessage> ModelHistory(int64_t session_id);
+  void FinishRun(const sessions::RunRecord& run, const sessions::SessionEntry& session,
+                 const agent::RunResult& result, int64_t started_ms);
+  json::value RunSummary(int64_t run_id);
+  agent::RunObserver ObserverFor(const sessions::RunRecord& run, const std::string& session_key);
+  const agent::AgentSettings& SettingsFor(const std::string& agent_id);
+  std::string AgentFor(std::string agent_id) const;
+  // outbox
+  void KickOutbox(std::chrono::milliseconds delay = std::chrono::milliseconds(0));
+  void DrainOutbox();
+  asio::awaitable<void> Deliver(sessions::OutboxEntry entry);
+  void RetryLater(const sessions::OutboxEntry& entry, const std::string& error);
+  // sessions
+  Result<std::optional<sessions::SessionEntry>> FindSession(std::string_view key);
+  Result<sessions::SessionEntry> RequireSession(const json::value& params);
+  void EndSession(const sessions::SessionEntry& s, std::string_view reason);
+
+  asio::io_context& io_;
+  config::Paths paths_;
+  hooks::HookBus& bus_;
+  PipelineHost& host_;
+  std::unique_ptr<store::Database> db_;
+  sessions::SessionStore sessions_;
+  sessions::RunStore runs_;
+  sessions::OutboxStore outbox_;
+  json::value config_root_;
+  sessions::Router router_;
+  agent::HttpClient http_;
+  std::shared_ptr<agent::ProviderSet> providers_;
+  std::vector<std::shared_ptr<agent::ProviderSet>> retired_providers_;  // in-flight calls may use them
+  std::map<std::string, agent::AgentSettings> settings_cache_;
+  std::unique_ptr<agent::Agent> agent_;
+  std::unique_ptr<agent::RunQueue> queue_;
+  asio::steady_timer outbox_timer_;
+  bool outbox_timer_armed_ = false;
+  std::set<int64_t> delivering_;                             // outbox ids in flight
+  std::set<std::pair<std::string, std::string>> busy_targets_;  // (channel, target) in flight
+  std::map<int64_t, std::vector<std::shared_ptr<Pending<json::value>>>> waiters_;  // run → control callers
+  bool stopped_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace oc::kernel

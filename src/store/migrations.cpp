@@ -1,0 +1,109 @@
+#include "store/migrations.h"
+
+namespace oc::store {
+namespace {
+
+// Times are ms since the epoch. JSON columns hold compact JSON text.
+constexpr std::string_view kV1 = R"sql(
+CREATE TABLE sessions (
+  id              INTEGER PRIMARY KEY,
+  key             TEXT NOT NULL,            -- stable name, e.g. "agent:default:identity:alice"
+  agent_id        TEXT NOT NULL,
+  kind            TEXT NOT NULL,            -- identity | group | conversation | control | branch
+  channel_id      TEXT,                     -- channel of the latest inbound message
+  account_id      TEXT,
+  last_address    TEXT,                     -- "<channel>:<conversation>" of the latest inbound message
+  parent_id       INTEGER REFERENCES sessions(id) ON DELETE SET NULL,
+  branched_at     INTEGER,                  -- parent's message seq the branch copies up to
+  created_at      INTEGER NOT NULL,
+  last_active_at  INTEGER NOT NULL,
+  ended_at        INTEGER,                  -- set by reset: the row is kept, no longer active
+  end_reason      TEXT,
+  message_count   INTEGER NOT NULL DEFAULT 0,
+  active          INTEGER NOT NULL DEFAULT 1,
+  metadata        TEXT                      -- JSON object
+);
+-- One active session per key; ended sessions keep their rows (and history).
+CREATE UNIQUE INDEX sessions_active_key ON sessions(key) WHERE active = 1;
+CREATE INDEX sessions_by_key ON sessions(key);
+CREATE INDEX sessions_by_activity ON sessions(last_active_at);
+
+CREATE TABLE messages (
+  id           INTEGER PRIMARY KEY,
+  session_id   INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+  seq          INTEGER NOT NULL,            -- 1-based position in the session
+  role         TEXT NOT NULL,               -- system | user | assistant | tool
+  content      TEXT NOT NULL,
+  tool_calls   TEXT,                        -- JSON array [{id, name, arguments}] (assistant)
+  tool_call_id TEXT,                        -- role tool: the call it answers
+  tool_name    TEXT,
+  run_id       INTEGER,
+  address      TEXT,                        -- inbound: conversation address it came from
+  sender       TEXT,
+  metadata     TEXT,                        -- JSON object
+  tokens_in    INTEGER,
+  tokens_out   INTEGER,
+  created_at   INTEGER NOT NULL,
+  UNIQUE (session_id, seq)
+);
+
+CREATE TABLE runs (
+  id              INTEGER PRIMARY KEY,
+  session_id      INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+  agent_id        TEXT NOT NULL,
+  message_id      INTEGER REFERENCES messages(id) ON DELETE SET NULL,  -- the inbound message
+  origin          TEXT NOT NULL,            -- channel | control
+  reply_address   TEXT,                     -- where the reply goes; NULL = the control-plane caller
+  reply_metadata  TEXT,                     -- JSON object handed to the delivery
+  status          TEXT NOT NULL,            -- queued | running | done | failed
+  attempts        TEXT,                     -- JSON array of model attempts
+  model           TEXT,
+  tokens_in       INTEGER,
+  tokens_out      INTEGER,
+  error           TEXT,
+  idempotency_key TEXT,
+  created_at      INTEGER NOT NULL,
+  started_at      INTEGER,
+  finished_at     INTEGER,
+  duration_ms     INTEGER,
+  resumed         INTEGER NOT NULL DEFAULT 0   -- times the run was resumed after a kernel restart
+);
+CREATE INDEX runs_pending ON runs(status) WHERE status IN ('queued', 'running');
+CREATE INDEX runs_by_session ON runs(session_id);
+CREATE UNIQUE INDEX runs_idempotency ON runs(idempotency_key) WHERE idempotency_key IS NOT NULL;
+
+CREATE TABLE outbox (
+  id                  INTEGER PRIMARY KEY,
+  channel_id          TEXT NOT NULL,
+  target              TEXT NOT NULL,        -- conversation on that channel
+  content             TEXT NOT NULL,
+  metadata            TEXT,                 -- JSON object
+  session_id          INTEGER REFERENCES sessions(id) ON DELETE SET NULL,
+  run_id              INTEGER,
+  origin              TEXT NOT NULL,        -- reply | dispatch
+  status              TEXT NOT NULL,        -- pending | delivered | blocked | failed
+  attempts            INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at     INTEGER NOT NULL,
+  last_error          TEXT,
+  platform_message_id TEXT,
+  created_at          INTEGER NOT NULL,
+  delivered_at        INTEGER
+);
+CREATE INDEX outbox_pending ON outbox(next_attempt_at) WHERE status = 'pending';
+)sql";
+
+constexpr Migration kMigrations[] = {
+    {1, "sessions, messages, runs, outbox", kV1},
+};
+
+std::span<const Migration> g_test_migrations;  // empty: the real list
+
+}  // namespace
+
+std::span<const Migration> AllMigrations() {
+  return g_test_migrations.empty() ? std::span<const Migration>(kMigrations) : g_test_migrations;
+}
+
+void SetMigrationsForTesting(std::span<const Migration> migrations) { g_test_migrations = migrations; }
+
+}  // namespace oc::store

@@ -1,0 +1,120 @@
+// The scripted behaviour of the test LLM server, free of I/O: it routes a request, records chat
+// requests, picks the script step for each, and renders OpenAI chat-completions bodies (whole, or
+// as the list of Server-Sent Events a stream is made of). server.cpp only moves these bytes.
+//
+// Script steps are JSON objects (all fields optional; unknown fields are rejected so typos in tests
+// fail loudly): match, delayMs, chunkDelayMs, status, error {message,type,param,code}, retryAfter,
+// headers {name: value}, content, chunkChars, toolCalls [{id?, name, arguments}], finishReason,
+// usage {prompt_tokens, completion_tokens}, model, dropAfterChunks, hang, rawBody, rawChunks.
+// A chat request takes the first queued step whose `match` is a substring of the last user
+// message's text (a step without `match` fits any request); when none fits, the answer echoes the
+// last message. Threading: not thread-safe; the server uses it from its one io_context thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/json.h"
+#include "common/status.h"
+
+namespace oc::testllm {
+
+struct ScriptedToolCall {
+  std::string id;         // "call_<n>" unless given
+  std::string name;
+  std::string arguments;  // JSON text; an object in the step is serialised
+};
+
+struct ScriptStep {
+  std::optional<std::string> match;
+  int64_t delay_ms = 0;        // before the response starts
+  int64_t chunk_delay_ms = 0;  // between streamed chunks
+  std::optional<int> status;
+  std::optional<json::object> error;  // {message, type, param, code}; missing fields get defaults
+  std::optional<std::string> retry_after;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::optional<std::string> content;
+  size_t chunk_chars = 8;  // content and arguments are streamed in pieces of this many characters
+  std::vector<ScriptedToolCall> tool_calls;
+  std::optional<std::string> finish_reason;
+  std::optional<int64_t> prompt_tokens;
+  std::optional<int64_t> completion_tokens;
+  std::optional<std::string> model;
+  std::optional<size_t> drop_after_chunks;
+  bool hang = false;
+  std::optional<std::string> raw_body;
+  std::optional<std::vector<std::string>> raw_chunks;  // sent verbatim as text/event-stream chunks
+};
+
+// Parses one step. kInvalidParams naming the offending field. `next_call_id` numbers the default
+// tool-call ids so they stay unique across the server's life.
+Result<ScriptStep> ParseStep(const json::value& step, int64_t& next_call_id);
+
+struct IncomingRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // target without the query string
+  std::string authorization;
+  json::object headers;  // lower-cased names
+  std::string body;
+};
+
+// What the connection should do. The server applies: wait delay_ms; then hang (read until the
+// peer goes), or close without answering (not streamed and drop_after_chunks set), or send
+// `status` + `headers` + `body`, or (streamed) send the header then each of `chunks` as one HTTP
+// chunk, closing abruptly after drop_after_chunks of them (no terminating chunk).
+struct PlannedResponse {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;  // content-type included
+  std::string body;
+  bool streamed = false;
+  std::vector<std::string> chunks;
+  int64_t delay_ms = 0;
+  int64_t chunk_delay_ms = 0;
+  bool hang = false;
+  std::optional<size_t> drop_after_chunks;
+};
+
+// {"error":{"message","type","param","code"}} as OpenAI sends it.
+std::string ErrorBody(std::string_view message, std::string_view type, json::value param, json::value code);
+
+class LlmScript {
+ public:
+  // Keeps the last `max_recorded` chat requests for /_requests (the count in /_stats is exact
+  // regardless); a benchmark with long conversations can pass a small number to bound memory.
+  explicit LlmScript(size_t max_recorded = 10000) : max_recorded_(max_recorded) {}
+
+  // Routes any request: the chat and models endpoints, the control endpoints (/_script, /_reset,
+  // /_requests, /_stats), 404/405 error objects otherwise.
+  PlannedResponse Handle(const IncomingRequest& request);
+
+  // Transport counters shown by /_stats (the server updates them).
+  void ConnectionOpened() { ++connections_open_, ++connections_total_; }
+  void ConnectionClosed() { --connections_open_; }
+
+  size_t pending() const { return steps_.size(); }
+  size_t total_requests() const { return total_requests_; }
+
+ private:
+  PlannedResponse HandleChat(const IncomingRequest& request);
+  PlannedResponse HandleScript(const IncomingRequest& request);
+  json::object Stats() const;
+  json::value RecordedRequests() const;
+  ScriptStep TakeStep(std::string_view last_user_text);
+
+  std::deque<ScriptStep> steps_;
+  size_t max_recorded_;
+  std::deque<json::object> recorded_;
+  size_t total_requests_ = 0;
+  int64_t next_call_id_ = 1;
+  int64_t next_completion_id_ = 1;
+  int64_t connections_open_ = 0;
+  int64_t connections_total_ = 0;
+};
+
+}  // namespace oc::testllm
