@@ -28,141 +28,14 @@
 #include <thread>
 #include <vector>
 
-namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+#include "bench_util.h"
+
+using namespace bench;
 
 namespace {
 
-double Micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
-
-double Percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
-}
-
-int ConnectUnix(const std::string& path) {
-  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-bool TcpAccepts(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-  close(fd);
-  return ok;
-}
-
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
-// Reads until `count` newline-terminated lines have arrived; returns false on EOF.
-class LineReader {
- public:
-  explicit LineReader(int fd) : fd_(fd) {}
-  bool ReadLines(size_t count) {
-    while (count > 0) {
-      if (pos_ == len_) {
-        ssize_t n = read(fd_, buf_, sizeof(buf_));
-        if (n <= 0) return false;
-        pos_ = 0;
-        len_ = static_cast<size_t>(n);
-      }
-      const char* nl = static_cast<const char*>(memchr(buf_ + pos_, '\n', len_ - pos_));
-      if (!nl) {
-        pos_ = len_;
-        continue;
-      }
-      pos_ = static_cast<size_t>(nl - buf_) + 1;
-      --count;
-    }
-    return true;
-  }
-
- private:
-  int fd_;
-  char buf_[1 << 16];
-  size_t pos_ = 0, len_ = 0;
-};
-
-void WriteAll(int fd, const std::string& s) {
-  size_t off = 0;
-  while (off < s.size()) {
-    ssize_t n = write(fd, s.data() + off, s.size() - off);
-    if (n <= 0) return;
-    off += static_cast<size_t>(n);
-  }
-}
-
 std::string Heartbeat(int i) {
   return "{\"id\":\"" + std::to_string(i) + "\",\"type\":\"request\",\"timestamp\":1,\"method\":\"app.heartbeat\",\"params\":{}}\n";
-}
-
-struct KernelProcess {
-  pid_t pid = -1;
-  fs::path home;
-  std::string socket;
-  int port = 0;
-};
-
-KernelProcess StartKernel(const std::string& bin, const fs::path& home, bool wait = true) {
-  KernelProcess k;
-  k.home = home;
-  k.socket = (home / "kernel.sock").string();
-  k.port = FreePort();
-  k.pid = fork();
-  if (k.pid == 0) {
-    setenv("OPENCLAWOS_HOME", home.c_str(), 1);
-    setenv("OPENCLAWOS_SOCKET", k.socket.c_str(), 1);
-    setenv("OPENCLAW_PORT", std::to_string(k.port).c_str(), 1);
-    setenv("OPENCLAWOS_SHIPPED_PACKAGES", (home / "shipped").c_str(), 1);
-    int devnull = open("/dev/null", O_WRONLY);
-    dup2(devnull, 1);
-    dup2(devnull, 2);
-    execl(bin.c_str(), bin.c_str(), "gateway", nullptr);
-    _exit(127);
-  }
-  if (wait)
-    while (!(fs::exists(k.socket) && TcpAccepts(k.port))) std::this_thread::sleep_for(std::chrono::microseconds(200));
-  return k;
-}
-
-void StopKernel(KernelProcess& k) {
-  kill(k.pid, SIGTERM);
-  int status;
-  waitpid(k.pid, &status, 0);
-}
-
-long RssKiB(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
-  return -1;
-}
-
-[[noreturn]] void Die(const std::string& why) {
-  std::fprintf(stderr, "kernel_bench: %s\n", why.c_str());
-  std::exit(1);
 }
 
 int RegisterExternal(const std::string& socket_path, const std::string& id) {

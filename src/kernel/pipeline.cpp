@@ -263,17 +263,18 @@ asio::awaitable<void> Pipeline::ExecuteRunChecked(int64_t run_id) {
 // result whose call was cut off.
 std::vector<agent::ChatMessage> Pipeline::ModelHistory(int64_t session_id) {
   std::vector<agent::ChatMessage> out;
-  auto history = sessions_.History(session_id, kHistoryLimit);
+  auto history = sessions_.ModelWindow(session_id, kHistoryLimit);
   if (!history.ok()) return out;
   size_t first = 0;
   while (first < history->size() && (*history)[first].role == "tool") ++first;
+  out.reserve(history->size() - first);
   for (size_t i = first; i < history->size(); ++i) {
-    const auto& m = (*history)[i];
+    auto& m = (*history)[i];
     if (m.role == "system") continue;
     agent::ChatMessage c;
-    c.role = m.role;
-    c.content = m.content;
-    for (const auto& t : m.tool_calls) c.tool_calls.push_back({t.id, t.name, t.arguments});
+    c.role = std::move(m.role);
+    c.content = std::move(m.content);
+    for (auto& t : m.tool_calls) c.tool_calls.push_back({std::move(t.id), std::move(t.name), std::move(t.arguments)});
     c.tool_call_id = m.tool_call_id.value_or("");
     c.name = m.tool_name.value_or("");
     out.push_back(std::move(c));
@@ -400,10 +401,10 @@ void Pipeline::FinishRun(const sessions::RunRecord& run, const sessions::Session
                    {"tokenUsage", json::object{{"input", result.usage.input}, {"output", result.usage.output}}}};
   if (!result.success) end["error"] = result.error;
   bus_.Emit("agent_end", std::move(end), json::object{{"agentId", run.agent_id}, {"sessionKey", session.key}});
-  json::value summary = RunSummary(run.id);
   host_.BroadcastEvent("agent", AgentEvent(EventBase(run, session.key), "lifecycle",
                                            json::object{{"phase", result.success ? "end" : "error"}}));
   if (auto it = waiters_.find(run.id); it != waiters_.end()) {
+    json::value summary = RunSummary(run.id);
     for (auto& w : it->second) w->Set(summary);
     waiters_.erase(it);
   }

@@ -287,6 +287,25 @@ Result<std::vector<StoredMessage>> SessionStore::History(int64_t session_id, int
   return out;
 }
 
+Result<std::vector<NewMessage>> SessionStore::ModelWindow(int64_t session_id, int64_t limit) {
+  std::vector<NewMessage> out;
+  OC_TRY(db_.Query("SELECT role, content, tool_calls, tool_call_id, tool_name FROM messages "
+                   "WHERE session_id = ?1 ORDER BY seq DESC LIMIT ?2",
+                   {session_id, limit > 0 ? limit : int64_t{-1}},
+                   [&](const Row& row) {
+                     NewMessage m;
+                     m.role = row.Text(0);
+                     m.content = row.Text(1);
+                     if (!row.IsNull(2)) m.tool_calls = ReadToolCalls(row.OptText(2));
+                     m.tool_call_id = row.OptText(3);
+                     m.tool_name = row.OptText(4);
+                     out.push_back(std::move(m));
+                   })
+             .status());
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
 Result<std::optional<StoredMessage>> SessionStore::GetMessage(int64_t message_id) {
   std::optional<StoredMessage> found;
   std::string sql = std::string(kMessageColumns) + "WHERE id = ?1";

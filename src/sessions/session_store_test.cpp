@@ -300,6 +300,37 @@ TEST_F(SessionStoreTest, HistoryOrderAndLimits) {
   EXPECT_TRUE(Contents(empty.id).empty());
 }
 
+TEST_F(SessionStoreTest, ModelWindowIsTheTailWithToolFields) {
+  SessionEntry s = Create("k1");
+  for (int i = 1; i <= 3; ++i) Add(s.id, "user", "m" + std::to_string(i));
+  NewMessage call;
+  call.role = "assistant";
+  call.tool_calls = {{"c1", "lookup", R"({"q":1})"}};
+  call.metadata = json::object{{"x", 1}};
+  ASSERT_TRUE(store_->Append(s.id, call).ok());
+  NewMessage result;
+  result.role = "tool";
+  result.content = "42";
+  result.tool_call_id = "c1";
+  result.tool_name = "lookup";
+  ASSERT_TRUE(store_->Append(s.id, result).ok());
+  auto w = store_->ModelWindow(s.id, 3);
+  ASSERT_TRUE(w.ok());
+  ASSERT_EQ(w->size(), 3u);
+  EXPECT_EQ((*w)[0].content, "m3");
+  ASSERT_EQ((*w)[1].tool_calls.size(), 1u);
+  EXPECT_EQ((*w)[1].tool_calls[0].arguments, R"({"q":1})");
+  EXPECT_TRUE((*w)[1].metadata.is_null());  // not read on this path
+  EXPECT_EQ((*w)[2].tool_call_id, "c1");
+  EXPECT_EQ((*w)[2].tool_name, "lookup");
+  auto all = store_->ModelWindow(s.id, 0);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 5u);
+  auto none = store_->ModelWindow(s.id + 100, 10);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+}
+
 TEST_F(SessionStoreTest, HistoryKeepsSessionsApart) {
   SessionEntry a = Create("a");
   SessionEntry b = Create("b");

@@ -46,6 +46,7 @@ CREATE TABLE messages (
   created_at   INTEGER NOT NULL,
   UNIQUE (session_id, seq)
 );
+CREATE INDEX messages_by_run ON messages(run_id) WHERE run_id IS NOT NULL;
 
 CREATE TABLE runs (
   id              INTEGER PRIMARY KEY,
@@ -89,7 +90,9 @@ CREATE TABLE outbox (
   created_at          INTEGER NOT NULL,
   delivered_at        INTEGER
 );
+-- Pending entries are few; delivered ones pile up. Both indexes cover only the pending ones.
 CREATE INDEX outbox_pending ON outbox(next_attempt_at) WHERE status = 'pending';
+CREATE INDEX outbox_pending_order ON outbox(id) WHERE status = 'pending';
 )sql";
 
 constexpr Migration kMigrations[] = {

@@ -1,0 +1,154 @@
+#include "bench_util.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <thread>
+
+namespace bench {
+
+double Micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
+}
+
+int ConnectUnix(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int ConnectTcp(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool TcpAccepts(int port) {
+  int fd = ConnectTcp(port);
+  if (fd >= 0) close(fd);
+  return fd >= 0;
+}
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+bool LineReader::ReadLines(size_t count) {
+  std::string ignored;
+  while (count > 0) {
+    if (!ReadLine(ignored)) return false;
+    --count;
+  }
+  return true;
+}
+
+bool LineReader::ReadLine(std::string& line) {
+  line.clear();
+  while (true) {
+    if (pos_ == len_) {
+      ssize_t n = read(fd_, buf_, sizeof(buf_));
+      if (n <= 0) return false;
+      pos_ = 0;
+      len_ = static_cast<size_t>(n);
+    }
+    const char* start = buf_ + pos_;
+    const char* nl = static_cast<const char*>(memchr(start, '\n', len_ - pos_));
+    if (!nl) {
+      line.append(start, len_ - pos_);
+      pos_ = len_;
+      continue;
+    }
+    line.append(start, static_cast<size_t>(nl - start));
+    pos_ = static_cast<size_t>(nl - buf_) + 1;
+    return true;
+  }
+}
+
+void WriteAll(int fd, const std::string& s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    ssize_t n = write(fd, s.data() + off, s.size() - off);
+    if (n <= 0) return;
+    off += static_cast<size_t>(n);
+  }
+}
+
+
+KernelProcess StartKernel(const std::string& bin, const fs::path& home, bool wait) {
+  KernelProcess k;
+  k.home = home;
+  k.socket = (home / "kernel.sock").string();
+  k.port = FreePort();
+  k.pid = fork();
+  if (k.pid == 0) {
+    setenv("OPENCLAWOS_HOME", home.c_str(), 1);
+    setenv("OPENCLAWOS_SOCKET", k.socket.c_str(), 1);
+    setenv("OPENCLAW_PORT", std::to_string(k.port).c_str(), 1);
+    setenv("OPENCLAWOS_SHIPPED_PACKAGES", (home / "shipped").c_str(), 1);
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    execl(bin.c_str(), bin.c_str(), "gateway", nullptr);
+    _exit(127);
+  }
+  if (wait)
+    while (!(fs::exists(k.socket) && TcpAccepts(k.port))) std::this_thread::sleep_for(std::chrono::microseconds(200));
+  return k;
+}
+
+void StopKernel(KernelProcess& k) {
+  kill(k.pid, SIGTERM);
+  int status;
+  waitpid(k.pid, &status, 0);
+}
+
+long RssKiB(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
+  return -1;
+}
+
+[[noreturn]] void Die(const std::string& why) {
+  std::fprintf(stderr, "bench: %s\n", why.c_str());
+  std::exit(1);
+}
+
+}  // namespace bench
