@@ -78,6 +78,7 @@ struct RunResult {
   std::string model;
   TokenUsage usage;
   std::string error;
+  bool blocked = false;  // an interceptor (before_agent_start) stopped the run: nothing to say
   int turns = 0;
 };
 

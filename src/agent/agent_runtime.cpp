@@ -119,6 +119,24 @@ AgentSettings AgentSettingsFromConfig(const json::value& root, std::string_view 
   return s;
 }
 
+// A value chosen by people on the platform (a display name): one line, no control characters,
+// capped, quoted — so it cannot pose as instructions in the system prompt.
+static std::string Quoted(std::string_view text) {
+  std::string out = "\"";
+  size_t kept = 0;
+  for (unsigned char c : text) {
+    if (kept >= 64) {
+      out += "...";
+      break;
+    }
+    if (c < 0x20 || c == 0x7f) c = ' ';
+    if (c == '"') out += '\\';
+    out += static_cast<char>(c);
+    ++kept;
+  }
+  return out + "\"";
+}
+
 std::string RuntimeFacts(const json::value& metadata, int64_t now_ms) {
   std::time_t t = static_cast<std::time_t>(now_ms / 1000);
   std::tm tm{};
@@ -128,13 +146,13 @@ std::string RuntimeFacts(const json::value& metadata, int64_t now_ms) {
   std::string facts = "Runtime: current time " + std::string(when) + ".";
   if (const auto* m = metadata.if_object()) {
     if (auto c = m->find("channelId"); c != m->end() && c->value().is_string())
-      facts += " Channel: " + std::string(c->value().as_string()) + ".";
+      facts += " Channel: " + Quoted(c->value().as_string()) + ".";
     if (auto n = m->find("senderName"); n != m->end() && n->value().is_string())
-      facts += " Sender: " + std::string(n->value().as_string()) + ".";
+      facts += " Sender: " + Quoted(n->value().as_string()) + ".";
     else if (auto f = m->find("from"); f != m->end() && f->value().is_string())
-      facts += " Sender: " + std::string(f->value().as_string()) + ".";
+      facts += " Sender: " + Quoted(f->value().as_string()) + ".";
     if (auto ct = m->find("chatType"); ct != m->end() && ct->value().is_string())
-      facts += " Chat: " + std::string(ct->value().as_string()) + ".";
+      facts += " Chat: " + Quoted(ct->value().as_string()) + ".";
   }
   return facts;
 }

@@ -22,6 +22,11 @@ void RunQueue::Enqueue(int64_t run_id, int64_t session_id) {
   Pump();
 }
 
+void RunQueue::Resume() {
+  paused_ = false;
+  Pump();
+}
+
 void RunQueue::SetMaxConcurrent(int n) {
   max_concurrent_ = std::max(1, n);
   Pump();

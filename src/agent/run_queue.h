@@ -27,8 +27,11 @@ class RunQueue {
   void Enqueue(int64_t run_id, int64_t session_id);
   // Applies to runs started afterwards.
   void SetMaxConcurrent(int n);
-  // Stops starting runs (shutdown); running ones finish on their own.
+  // Stops starting runs (start-up, shutdown); running ones finish on their own. Enqueue still
+  // queues while paused.
   void Pause() { paused_ = true; }
+  // Starts what waits, in order.
+  void Resume();
 
   size_t running() const { return running_; }
   size_t waiting() const;

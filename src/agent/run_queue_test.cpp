@@ -88,6 +88,11 @@ TEST(RunQueueTest, DuplicateEnqueueIsIgnoredAndPauseStopsStarting) {
   h.io.run();
   EXPECT_EQ(h.log, (std::vector<std::string>{"start 1", "end 1"}));
   EXPECT_EQ(q.waiting(), 1u);
+  q.Resume();
+  h.io.restart();
+  h.io.run();
+  EXPECT_EQ(h.log.back(), "end 2");
+  EXPECT_EQ(q.waiting(), 0u);
 }
 
 TEST(RunQueueTest, RaisingTheLimitStartsWaitingRuns) {

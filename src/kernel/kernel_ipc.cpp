@@ -183,6 +183,10 @@ Result<json::value> Kernel::Register(const std::shared_ptr<ipc::Connection>& con
   s.connection = conn;
   s.hook_handler->Bind(conn);
   conn->MarkRegistered(id);
+  // A resumed app keeps its channels: what waited in the outbox for them is due now.
+  if (resume_token && pipeline_)
+    for (const auto& [cap_id, cap] : s.capabilities)
+      if (cap.first == "channel") pipeline_->ChannelAvailable(cap.second);
   spdlog::info("app {} registered ({}, trust {}, pid {})", id,
                resume_token ? "resumed" : (s.external ? "external" : "spawned"),
                registry::TrustLevelName(s.grants.trust), conn->peer().pid);

@@ -37,13 +37,13 @@ Error Denied(std::string message) { return MakeError(ErrorCode::kCapabilityDenie
 Result<json::value> Kernel::HandlePipelineIpc(AppSession& s, std::string_view name, const json::object& params) {
   if (!pipeline_) return MakeError(ErrorCode::kInternalError, "the message pipeline is not running");
   auto owns = [&](const std::string& channel) { return capabilities_.Owner("channel", channel) == s.app_id; };
-  // Channels whose conversations the app may see: the ones it owns and the ones its manifest requires.
+  // Channels whose conversations the app may see: the ones it owns and the ones it was granted
+  // through capabilities.channels.requires (trust, grants and denies applied like any grant).
   std::optional<std::set<std::string>> visible;
   if (s.grants.trust != registry::TrustLevel::kCore) {
-    visible.emplace();
+    visible = s.grants.channels_required;
     for (const auto& [id, cap] : s.capabilities)
       if (cap.first == "channel") visible->insert(cap.second);
-    for (const auto& ch : s.package.manifest.channels_requires) visible->insert(ch);
   }
   if (name == "agent.queue") {
     std::string key(params.at("sessionKey").as_string());

@@ -44,6 +44,13 @@ std::vector<sessions::ToolCallRecord> ToRecords(const std::vector<agent::ToolCal
 
 bool IsSessionKey(std::string_view key) { return key.rfind("agent:", 0) == 0; }
 
+// What the person who wrote is told when their run failed: the first line of the reason, capped.
+std::string FailureNotice(const std::string& error) {
+  std::string reason = error.substr(0, error.find('\n'));
+  if (reason.size() > 200) reason = reason.substr(0, 200) + "...";
+  return "Sorry, I could not answer that (" + (reason.empty() ? std::string("unknown error") : reason) + ").";
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Pipeline>> Pipeline::Open(asio::io_context& io, const config::Paths& paths,
@@ -61,6 +68,7 @@ Result<std::unique_ptr<Pipeline>> Pipeline::Open(asio::io_context& io, const con
   if (!router.ok()) return router.error();
   p->router_ = std::move(router).value();
   p->Reconfigure(config);
+  p->RecoverRuns();
   return p;
 }
 
@@ -79,8 +87,10 @@ Pipeline::Pipeline(asio::io_context& io, config::Paths paths, hooks::HookBus& bu
   agent_ = agent::MakeLlmAgent(bus_, *this, [this](const std::string& name) -> agent::Provider* {
     return providers_ ? providers_->Find(name) : nullptr;
   });
-  queue_ = std::make_unique<agent::RunQueue>(io.get_executor(), 4,
-                                             [this](int64_t run_id) { return ExecuteRunChecked(run_id); });
+  queue_ = std::make_unique<agent::RunQueue>(io.get_executor(), 4, [this, alive = alive_](int64_t run_id) {
+    return ExecuteRunChecked(alive, run_id);
+  });
+  queue_->Pause();  // until ResumePending()
 }
 
 Pipeline::~Pipeline() {
@@ -100,14 +110,18 @@ void Pipeline::Reconfigure(const config::Config& config) {
   queue_->SetMaxConcurrent(max_concurrent);
 }
 
-void Pipeline::ResumePending() {
+void Pipeline::RecoverRuns() {
   auto pending = runs_.RecoverPending();
   if (!pending.ok()) {
     spdlog::error("run queue: cannot read pending runs: {}", pending.error().message);
     return;
   }
-  if (!pending->empty()) spdlog::info("run queue: resuming {} run(s) left by the previous kernel", pending->size());
+  if (!pending->empty()) spdlog::info("run queue: {} run(s) left by the previous kernel will resume", pending->size());
   for (const auto& run : *pending) queue_->Enqueue(run.id, run.session_id);
+}
+
+void Pipeline::ResumePending() {
+  queue_->Resume();
   KickOutbox();
 }
 
@@ -123,8 +137,13 @@ void Pipeline::Stop() {
   outbox_timer_.cancel();
 }
 
+void Pipeline::RegisterAgent(const std::string& agent_id, std::shared_ptr<agent::Agent> agent) {
+  if (agent) custom_agents_[agent_id] = std::move(agent);
+  else custom_agents_.erase(agent_id);
+}
+
 std::string Pipeline::AgentFor(std::string agent_id) const {
-  if (agent::AgentExists(config_root_, agent_id)) return agent_id;
+  if (agent::AgentExists(config_root_, agent_id) || custom_agents_.count(agent_id)) return agent_id;
   spdlog::warn("agent {} is not configured; using the default agent", agent_id);
   return "default";
 }
@@ -152,7 +171,8 @@ Result<json::value> Pipeline::Queue(const json::object& params) {
   std::optional<std::string> idempotency;
   if (const auto* m = metadata.if_object(); m && m->contains("messageId")) {
     const json::value& id = m->at("messageId");
-    idempotency = "in:" + address + ":" + (id.is_string() ? std::string(id.as_string()) : json::serialize(id));
+    // JSON-encoded so that no (address, id) pair can spell another's key.
+    idempotency = "in:" + json::serialize(json::array{json::value(address), id});
     auto existing = runs_.FindByIdempotencyKey(*idempotency);
     if (!existing.ok()) return existing.error();
     if (*existing)
@@ -180,7 +200,7 @@ Result<json::value> Pipeline::Queue(const json::object& params) {
     OC_ASSIGN(sessions::StoredMessage stored, sessions_.Append(session.id, msg));
     sessions::NewRun run{session.id, route.agent_id, stored.id, "channel", address, reply_meta, idempotency};
     OC_ASSIGN(run_id, runs_.Create(run));
-    return Status::Ok();
+    return sessions_.AttachRun(stored.id, run_id);
   });
   if (!st.ok()) return st.error();
   json::object context{{"agentId", route.agent_id}, {"sessionKey", route.session_key}, {"channelId", inbound->channel}};
@@ -251,34 +271,52 @@ json::object AgentEvent(json::object base, std::string_view stream, json::object
 }
 }  // namespace
 
-asio::awaitable<void> Pipeline::ExecuteRunChecked(int64_t run_id) {
+asio::awaitable<void> Pipeline::ExecuteRunChecked(std::shared_ptr<bool> alive, int64_t run_id) {
+  if (!*alive) co_return;
+  std::string failure;
   try {
     co_await ExecuteRun(run_id);
   } catch (const std::exception& e) {
-    spdlog::error("run {}: {}", run_id, e.what());
+    failure = e.what();
+  }
+  if (!*alive) co_return;
+  if (!failure.empty()) spdlog::error("run {}: {}", run_id, failure);
+  // Normally FinishRun answered them; a run that could not finish (a store error, shutdown) still
+  // owes its callers an answer: its current state.
+  if (auto it = waiters_.find(run_id); it != waiters_.end()) {
+    json::value summary = RunSummary(run_id);
+    for (auto& w : it->second) w->Set(summary);
+    waiters_.erase(it);
   }
 }
 
-// The history sent to the model: the last kHistoryLimit messages, never starting with a tool
-// result whose call was cut off.
-std::vector<agent::ChatMessage> Pipeline::ModelHistory(int64_t session_id) {
+// The history sent to the model for run `run_id`: the last kHistoryLimit messages, without the
+// inbound messages of runs queued behind this one (they arrived during an earlier run and get their
+// own turn), this run's own message last, and never starting with a tool result whose call was cut
+// off. Runs of a session execute in id order, so "behind" is "a larger run id".
+std::vector<agent::ChatMessage> Pipeline::ModelHistory(int64_t session_id, int64_t run_id) {
   std::vector<agent::ChatMessage> out;
   auto history = sessions_.ModelWindow(session_id, kHistoryLimit);
   if (!history.ok()) return out;
   size_t first = 0;
   while (first < history->size() && (*history)[first].role == "tool") ++first;
   out.reserve(history->size() - first);
+  std::optional<agent::ChatMessage> own;
   for (size_t i = first; i < history->size(); ++i) {
     auto& m = (*history)[i];
     if (m.role == "system") continue;
+    bool inbound = m.role == "user" && m.run_id;
+    if (inbound && *m.run_id > run_id) continue;
     agent::ChatMessage c;
     c.role = std::move(m.role);
     c.content = std::move(m.content);
     for (auto& t : m.tool_calls) c.tool_calls.push_back({std::move(t.id), std::move(t.name), std::move(t.arguments)});
     c.tool_call_id = m.tool_call_id.value_or("");
     c.name = m.tool_name.value_or("");
-    out.push_back(std::move(c));
+    if (inbound && *m.run_id == run_id) own = std::move(c);
+    else out.push_back(std::move(c));
   }
+  if (own) out.push_back(std::move(*own));
   return out;
 }
 
@@ -302,6 +340,8 @@ agent::RunObserver Pipeline::ObserverFor(const sessions::RunRecord& run, const s
   return obs;
 }
 
+// (Locals that live across a co_await are declared at function scope: g++ 12 has mis-destroyed
+// block-scoped ones.)
 asio::awaitable<void> Pipeline::ExecuteRun(int64_t run_id) {
   auto alive = alive_;
   auto loaded = runs_.Get(run_id);
@@ -323,7 +363,7 @@ asio::awaitable<void> Pipeline::ExecuteRun(int64_t run_id) {
   agent::RunInput input;
   input.run_id = std::to_string(run_id);
   input.session_key = session.key;
-  input.history = ModelHistory(session.id);
+  input.history = ModelHistory(session.id, run_id);
   if (run.message_id) {
     if (auto m = sessions_.GetMessage(*run.message_id); m.ok() && *m) input.metadata = (*m)->metadata;
   }
@@ -333,17 +373,27 @@ asio::awaitable<void> Pipeline::ExecuteRun(int64_t run_id) {
   hooks::InterceptOutcome gate = co_await bus_.RunIntercept("before_agent_start", std::move(gate_data), context);
   if (!*alive) co_return;
   agent::RunResult result;
+  // A plugged-in agent is held for the whole run even if it is replaced meanwhile.
+  std::shared_ptr<agent::Agent> custom;
+  agent::AgentSettings settings = SettingsFor(run.agent_id);
   if (gate.blocked) {
     result.error = "blocked by " + gate.blocked_by + (gate.reason.empty() ? "" : ": " + gate.reason);
+    result.blocked = true;
   } else {
     if (const auto* d = gate.data.if_object(); d && d->contains("input") && d->at("input").is_string() &&
                                                !input.history.empty())
       input.history.back().content = std::string(d->at("input").as_string());
-    agent::AgentSettings settings = SettingsFor(run.agent_id);
     settings.system_prompt += "\n\n" + agent::RuntimeFacts(input.metadata, started);
-    result = co_await agent_->Run(settings, std::move(input), ObserverFor(run, session.key));
+    if (auto it = custom_agents_.find(run.agent_id); it != custom_agents_.end()) custom = it->second;
+  }
+  if (!gate.blocked) {
+    agent::Agent& runner = custom ? *custom : *agent_;
+    result = co_await runner.Run(settings, std::move(input), ObserverFor(run, session.key));
     if (!*alive) co_return;
   }
+  // A run cut short by shutdown (its tools' apps are stopping) is not stored: it stays `running`
+  // and the next kernel runs it again.
+  if (stopped_) co_return;
   FinishRun(run, session, result, started);
 }
 
@@ -379,12 +429,16 @@ void Pipeline::FinishRun(const sessions::RunRecord& run, const sessions::Session
       (void)ignored;
     }
     OC_TRY(runs_.Finish(run.id, outcome));
-    if (result.success && run.reply_address && !result.text.empty()) {
+    // A failed run still answers the person who wrote (not stored in history: it is not the
+    // model's); a run an interceptor blocked says nothing.
+    std::string reply = result.success ? result.text : result.blocked ? std::string() : FailureNotice(result.error);
+    if (run.reply_address && !reply.empty()) {
       OC_ASSIGN(auto parts, sessions::ParseAddress(*run.reply_address));
       json::object meta = run.reply_metadata.is_object() ? run.reply_metadata.as_object() : json::object();
       meta["sessionKey"] = session.key;
       meta["runId"] = std::to_string(run.id);
-      sessions::NewOutboxEntry e{parts.first, parts.second, result.text, std::move(meta), session.id, run.id, "reply"};
+      if (!result.success) meta["error"] = true;
+      sessions::NewOutboxEntry e{parts.first, parts.second, reply, std::move(meta), session.id, run.id, "reply"};
       OC_ASSIGN(int64_t ignored_id, outbox_.Enqueue(e));
       (void)ignored_id;
       queued_reply = true;
@@ -449,15 +503,19 @@ void Pipeline::KickOutbox(std::chrono::milliseconds delay) {
   });
 }
 
-// Starts every due delivery whose conversation has none in flight (one at a time per conversation
-// keeps replies in order), then sleeps until the next entry is due.
+// Starts the oldest due delivery of every conversation that has none in flight (one at a time per
+// conversation keeps replies in order), then sleeps until the next entry is due. A store that
+// fails is retried every few seconds rather than in a loop.
 void Pipeline::DrainOutbox() {
   if (stopped_) return;
   int64_t now = NowMs();
+  if (now < store_retry_at_) {
+    KickOutbox(std::chrono::milliseconds(store_retry_at_ - now));
+    return;
+  }
   auto due = outbox_.Due(now, 256);
   if (!due.ok()) {
-    spdlog::error("outbox: {}", due.error().message);
-    KickOutbox(std::chrono::seconds(5));
+    OutboxStoreFailed(due.error());
     return;
   }
   for (auto& e : *due) {
@@ -466,73 +524,133 @@ void Pipeline::DrainOutbox() {
     if (busy_targets_.count(target)) continue;
     delivering_.insert(e.id);
     busy_targets_.insert(target);
-    asio::co_spawn(io_, Deliver(std::move(e)), asio::detached);
+    auto alive = alive_;
+    asio::co_spawn(io_, Deliver(alive, std::move(e)), asio::detached);
   }
   auto next = outbox_.NextDueAt();
-  if (!next.ok() || !*next) return;
+  if (!next.ok()) {
+    OutboxStoreFailed(next.error());
+    return;
+  }
+  if (!*next) return;
   int64_t wait = **next - NowMs();
   if (wait <= 0 && !delivering_.empty()) return;  // a finishing delivery drains again
   KickOutbox(std::chrono::milliseconds(std::max<int64_t>(wait, 0)));
 }
 
-void Pipeline::RetryLater(const sessions::OutboxEntry& e, const std::string& error) {
-  if (e.attempts + 1 >= kMaxDeliveryAttempts) {
-    spdlog::error("outbox {}: giving up after {} attempts: {}", e.id, e.attempts + 1, error);
-    (void)outbox_.MarkFailed(e.id, error);
-    return;
-  }
-  int64_t delay = BackoffMs(e.attempts);
-  spdlog::info("outbox {}: delivery to {}:{} deferred {} ms: {}", e.id, e.channel_id, e.target, delay, error);
-  if (Status s = outbox_.Reschedule(e.id, NowMs() + delay, error); !s.ok())
-    spdlog::error("outbox {}: {}", e.id, s.error().message);
+void Pipeline::OutboxStoreFailed(const Error& error) {
+  spdlog::error("outbox: the database failed ({}); retrying in 5 s", error.message);
+  store_retry_at_ = NowMs() + 5000;
+  KickOutbox(std::chrono::seconds(5));
 }
 
-asio::awaitable<void> Pipeline::Deliver(sessions::OutboxEntry e) {
-  auto alive = alive_;
+// `count`: an attempt that reached the app (or timed out there) counts towards giving up; waiting
+// for a channel whose app is not connected does not — those replies wait as long as it takes.
+void Pipeline::RetryLater(const sessions::OutboxEntry& e, const std::string& error, bool count) {
+  if (count && e.attempts + 1 >= kMaxDeliveryAttempts) {
+    spdlog::error("outbox {}: giving up after {} attempts: {}", e.id, e.attempts + 1, error);
+    if (Status s = outbox_.MarkFailed(e.id, error); !s.ok()) OutboxStoreFailed(s.error());
+    return;
+  }
+  int64_t delay = BackoffMs(count ? e.attempts : std::min<int64_t>(e.attempts + failed_waits_[e.id]++, 6));
+  spdlog::info("outbox {}: delivery to {}:{} deferred {} ms: {}", e.id, e.channel_id, e.target, delay, error);
+  Status s = count ? outbox_.Reschedule(e.id, NowMs() + delay, error) : outbox_.Defer(e.id, NowMs() + delay, error);
+  if (!s.ok()) OutboxStoreFailed(s.error());
+}
+
+namespace {
+
+// Hands the delivery to the owner app with the entry's own channel, target and deliveryId, whatever
+// an interceptor made of them: interceptors may rewrite the content, never the destination.
+class PinnedDelivery : public hooks::HookHandler {
+ public:
+  PinnedDelivery(std::shared_ptr<hooks::HookHandler> inner, json::object pinned)
+      : inner_(std::move(inner)), pinned_(std::move(pinned)) {}
+  const std::string& owner() const override { return inner_->owner(); }
+  int trust_rank() const override { return inner_->trust_rank(); }
+  void Deliver(const hooks::HookEvent& event) override {
+    hooks::HookEvent fixed = event;
+    if (!fixed.data.is_object()) fixed.data = json::object();
+    json::object& d = fixed.data.as_object();
+    json::object meta = d.contains("metadata") && d.at("metadata").is_object() ? d.at("metadata").as_object() : json::object();
+    for (const auto& [k, v] : pinned_) {
+      if (k == "deliveryId") meta[k] = v;
+      else d[k] = v;
+    }
+    d["metadata"] = std::move(meta);
+    inner_->Deliver(fixed);
+  }
+
+ private:
+  std::shared_ptr<hooks::HookHandler> inner_;
+  json::object pinned_;
+};
+
+}  // namespace
+
+asio::awaitable<void> Pipeline::Deliver(std::shared_ptr<bool> alive, sessions::OutboxEntry e) {
+  if (!*alive) co_return;
   auto target = std::make_pair(e.channel_id, e.target);
-  auto handler = host_.DeliveryHandlerFor(e.channel_id);
-  if (!handler) {
-    RetryLater(e, "no connected app owns channel " + e.channel_id);
-  } else {
+  json::object context{{"channelId", e.channel_id}};
+  if (const auto* m = e.metadata.if_object(); m && m->contains("sessionKey")) context["sessionKey"] = m->at("sessionKey");
+  std::shared_ptr<hooks::HookHandler> owner = host_.DeliveryHandlerFor(e.channel_id);
+  hooks::HookBus::FinalOutcome done;
+  std::string failure;
+  if (owner) {
     json::object meta = e.metadata.is_object() ? e.metadata.as_object() : json::object();
     meta["deliveryId"] = std::to_string(e.id);
     json::object data{{"channelId", e.channel_id}, {"target", e.target}, {"content", e.content},
                       {"metadata", std::move(meta)}};
-    json::object context{{"channelId", e.channel_id}};
-    if (const auto* m = e.metadata.if_object(); m && m->contains("sessionKey")) context["sessionKey"] = m->at("sessionKey");
-    auto done = co_await bus_.RunInterceptThen("message_sending", std::move(data), context, handler, kDeliveryTimeout);
-    if (!*alive) co_return;
-    if (done.outcome.blocked) {
-      spdlog::info("outbox {}: blocked by {}: {}", e.id, done.outcome.blocked_by, done.outcome.reason);
-      (void)outbox_.MarkBlocked(e.id, "blocked by " + done.outcome.blocked_by +
-                                          (done.outcome.reason.empty() ? "" : ": " + done.outcome.reason));
-    } else {
-      const json::object* ack = done.final_result ? done.final_result->if_object() : nullptr;
-      const json::value* delivered = ack ? ack->if_contains("delivered") : nullptr;
-      if (delivered && delivered->is_bool() && delivered->as_bool()) {
-        auto pm = ack->if_contains("messageId");
-        std::optional<std::string> platform_id;
-        if (pm && pm->is_string()) platform_id = std::string(pm->as_string());
-        int64_t at = NowMs();
-        (void)outbox_.MarkDelivered(e.id, at, platform_id);
-        const json::object* final_data = done.outcome.data.if_object();
-        json::value content = final_data && final_data->contains("content") ? final_data->at("content") : json::value(e.content);
-        bus_.Emit("message_sent", json::object{{"channelId", e.channel_id}, {"target", e.target},
-                                               {"content", content}, {"deliveredAt", at}},
-                  context);
-      } else {
-        std::string why = !done.final_result ? "the channel app did not acknowledge in time"
-                          : ack && ack->contains("error") ? "the channel app reported: " + (ack->at("error").is_string()
-                                                                 ? std::string(ack->at("error").as_string())
-                                                                 : json::serialize(ack->at("error")))
-                                                          : "unexpected acknowledgement " + json::serialize(*done.final_result);
-        RetryLater(e, why);
-      }
+    json::object pinned{{"channelId", e.channel_id}, {"target", e.target}, {"deliveryId", std::to_string(e.id)}};
+    auto final_step = std::make_shared<PinnedDelivery>(owner, std::move(pinned));
+    try {
+      done = co_await bus_.RunInterceptThen("message_sending", std::move(data), context, final_step, kDeliveryTimeout);
+    } catch (const std::exception& ex) {
+      failure = std::string("delivery failed: ") + ex.what();
     }
+    if (!*alive) co_return;
   }
+  if (!owner) RetryLater(e, "no connected app owns channel " + e.channel_id, false);
+  else if (!failure.empty()) RetryLater(e, failure, true);
+  else FinishDelivery(e, done, context);
   delivering_.erase(e.id);
   busy_targets_.erase(target);
   KickOutbox();
+}
+
+void Pipeline::FinishDelivery(const sessions::OutboxEntry& e, const hooks::HookBus::FinalOutcome& done,
+                              const json::object& context) {
+  failed_waits_.erase(e.id);
+  if (done.outcome.blocked) {
+    spdlog::info("outbox {}: blocked by {}: {}", e.id, done.outcome.blocked_by, done.outcome.reason);
+    Status s = outbox_.MarkBlocked(e.id, "blocked by " + done.outcome.blocked_by +
+                                             (done.outcome.reason.empty() ? "" : ": " + done.outcome.reason));
+    if (!s.ok()) OutboxStoreFailed(s.error());
+    return;
+  }
+  const json::object* ack = done.final_result ? done.final_result->if_object() : nullptr;
+  const json::value* delivered = ack ? ack->if_contains("delivered") : nullptr;
+  if (!delivered || !delivered->is_bool() || !delivered->as_bool()) {
+    std::string why = !done.final_result ? "the channel app did not acknowledge in time"
+                      : ack && ack->contains("error")
+                          ? "the channel app reported: " + (ack->at("error").is_string() ? std::string(ack->at("error").as_string())
+                                                                                          : json::serialize(ack->at("error")))
+                          : "unexpected acknowledgement " + json::serialize(*done.final_result);
+    RetryLater(e, why, true);
+    return;
+  }
+  std::optional<std::string> platform_id;
+  if (const auto* pm = ack->if_contains("messageId"); pm && pm->is_string()) platform_id = std::string(pm->as_string());
+  int64_t at = NowMs();
+  if (Status s = outbox_.MarkDelivered(e.id, at, platform_id); !s.ok()) {
+    OutboxStoreFailed(s.error());
+    return;
+  }
+  const json::object* final_data = done.outcome.data.if_object();
+  json::value content = final_data && final_data->contains("content") ? final_data->at("content") : json::value(e.content);
+  bus_.Emit("message_sent", json::object{{"channelId", e.channel_id}, {"target", e.target}, {"content", content},
+                                         {"deliveredAt", at}},
+            context);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -557,9 +675,10 @@ std::vector<agent::ToolSpec> Pipeline::ToolsFor(const std::string& agent_id) {
 }
 
 asio::awaitable<agent::ToolOutcome> Pipeline::Invoke(std::string name, json::value input, agent::ToolContext context) {
-  for (const auto& t : ToolsFor(context.agent_id))
-    if (t.name == name) co_return co_await host_.InvokeAppTool(std::move(name), std::move(input), std::move(context));
-  co_return agent::ToolOutcome{"error: no tool named " + name + " is available to this agent", true};
+  bool available = false;  // decided before awaiting: no temporaries across the co_await
+  for (const auto& t : ToolsFor(context.agent_id)) available = available || t.name == name;
+  if (!available) co_return agent::ToolOutcome{"error: no tool named " + name + " is available to this agent", true};
+  co_return co_await host_.InvokeAppTool(std::move(name), std::move(input), std::move(context));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -572,7 +691,9 @@ Result<std::optional<sessions::SessionEntry>> Pipeline::FindSession(std::string_
   auto inbound = sessions::Inbound::FromQueueParams(key, "", json::object());
   if (!inbound.ok()) return inbound.error();
   sessions::Route route = router_.Resolve(*inbound);
-  route.agent_id = agent::AgentExists(config_root_, route.agent_id) ? route.agent_id : "default";
+  route.agent_id = agent::AgentExists(config_root_, route.agent_id) || custom_agents_.count(route.agent_id)
+                       ? route.agent_id
+                       : "default";
   auto found = sessions_.Get(route.session_key);
   if (!found.ok() || *found) return found;
   // A group conversation: its session is keyed by the group address.
@@ -755,7 +876,8 @@ asio::awaitable<Result<json::value>> Pipeline::AgentTurn(json::value params) {
   if (message.empty()) co_return BadParam("params.message", "is required (non-empty string)");
   std::string agent_id = Str(*o, "agentId");
   if (agent_id.empty()) agent_id = "default";
-  if (!agent::AgentExists(config_root_, agent_id)) co_return MakeError(ErrorCode::kNotFound, "no agent " + agent_id);
+  if (!agent::AgentExists(config_root_, agent_id) && !custom_agents_.count(agent_id))
+    co_return MakeError(ErrorCode::kNotFound, "no agent " + agent_id);
   std::optional<std::string> idempotency = OptStr(*o, "idempotencyKey");
   int64_t timeout_ms = 600000;
   if (auto t = o->find("timeoutMs"); t != o->end() && t->value().is_int64()) timeout_ms = t->value().as_int64();
@@ -788,7 +910,7 @@ asio::awaitable<Result<json::value>> Pipeline::AgentTurn(json::value params) {
       sessions::NewRun run{s.id, spec.agent_id, stored.id, "control", std::nullopt, nullptr,
                            idempotency ? std::optional("ctl:" + *idempotency) : std::nullopt};
       OC_ASSIGN(run_id, runs_.Create(run));
-      return Status::Ok();
+      return sessions_.AttachRun(stored.id, run_id);
     });
     if (!st.ok()) co_return st.error();
     if (created)

@@ -51,19 +51,25 @@ class PipelineHost {
 
 class Pipeline : public agent::ToolHost {
  public:
-  // Opens <home>/state.db (migrating it) and builds routing from the config.
+  // Opens <home>/state.db (migrating it) and builds routing from the config. Runs a previous kernel
+  // left queued or running are queued again at once (so they keep their order ahead of new
+  // messages), but nothing executes until ResumePending().
   static Result<std::unique_ptr<Pipeline>> Open(asio::io_context& io, const config::Paths& paths,
                                                 const config::Config& config, hooks::HookBus& bus,
                                                 PipelineHost& host);
   ~Pipeline() override;
 
   void Reconfigure(const config::Config& config);
-  // Queues every run a previous kernel left queued or running, and makes the outbox due.
+  // Starts executing runs (those recovered at Open first) and delivering the outbox. The kernel
+  // calls it once the apps started at boot have settled, so their tools and channels are there.
   void ResumePending();
   // The channel's owner app is connected: its pending deliveries are due now.
   void ChannelAvailable(const std::string& channel);
   // Stops starting runs and deliveries (shutdown).
   void Stop();
+  // Plugs in an agent implementation for `agent_id` (SPEC §8.1: an own agent through the C++
+  // interface); runs of that agent use it instead of the default tool-loop agent. Null removes it.
+  void RegisterAgent(const std::string& agent_id, std::shared_ptr<agent::Agent> agent);
 
   // IPC (SPEC §4.2); params already validated against the method table.
   Result<json::value> Queue(const json::object& params);
@@ -96,8 +102,11 @@ class Pipeline : public agent::ToolHost {
 
   // runs
   asio::awaitable<void> ExecuteRun(int64_t run_id);
-  asio::awaitable<void> ExecuteRunChecked(int64_t run_id);
-  std::vector<agent::ChatMessage> ModelHistory(int64_t session_id);
+  // Runs a run unless the pipeline is gone by the time the coroutine starts; resolves the control
+  // callers waiting for it on every way out.
+  asio::awaitable<void> ExecuteRunChecked(std::shared_ptr<bool> alive, int64_t run_id);
+  void RecoverRuns();
+  std::vector<agent::ChatMessage> ModelHistory(int64_t session_id, int64_t run_id);
   void FinishRun(const sessions::RunRecord& run, const sessions::SessionEntry& session,
                  const agent::RunResult& result, int64_t started_ms);
   json::value RunSummary(int64_t run_id);
@@ -107,8 +116,11 @@ class Pipeline : public agent::ToolHost {
   // outbox
   void KickOutbox(std::chrono::milliseconds delay = std::chrono::milliseconds(0));
   void DrainOutbox();
-  asio::awaitable<void> Deliver(sessions::OutboxEntry entry);
-  void RetryLater(const sessions::OutboxEntry& entry, const std::string& error);
+  asio::awaitable<void> Deliver(std::shared_ptr<bool> alive, sessions::OutboxEntry entry);
+  void FinishDelivery(const sessions::OutboxEntry& entry, const hooks::HookBus::FinalOutcome& done,
+                      const json::object& context);
+  void RetryLater(const sessions::OutboxEntry& entry, const std::string& error, bool count);
+  void OutboxStoreFailed(const Error& error);
   // sessions
   Result<std::optional<sessions::SessionEntry>> FindSession(std::string_view key);
   Result<sessions::SessionEntry> RequireSession(const json::value& params);
@@ -128,12 +140,15 @@ class Pipeline : public agent::ToolHost {
   std::shared_ptr<agent::ProviderSet> providers_;
   std::vector<std::shared_ptr<agent::ProviderSet>> retired_providers_;  // in-flight calls may use them
   std::map<std::string, agent::AgentSettings> settings_cache_;
-  std::unique_ptr<agent::Agent> agent_;
+  std::unique_ptr<agent::Agent> agent_;  // the default tool-loop agent
+  std::map<std::string, std::shared_ptr<agent::Agent>> custom_agents_;
   std::unique_ptr<agent::RunQueue> queue_;
   asio::steady_timer outbox_timer_;
   bool outbox_timer_armed_ = false;
   std::set<int64_t> delivering_;                             // outbox ids in flight
   std::set<std::pair<std::string, std::string>> busy_targets_;  // (channel, target) in flight
+  std::map<int64_t, int64_t> failed_waits_;  // outbox id → uncounted waits for its channel's app
+  int64_t store_retry_at_ = 0;               // after a database error: no outbox work before this
   std::map<int64_t, std::vector<std::shared_ptr<Pending<json::value>>>> waiters_;  // run → control callers
   bool stopped_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -27,6 +27,7 @@ json::value Grants::ToJson() const {
       {"trustLevel", TrustLevelName(trust)},
       {"sandboxed", sandboxed},
       {"channels", ToArray(channels)},
+      {"channelsRequired", ToArray(channels_required)},
       {"tools", ToArray(tools)},
       {"hooks", json::object{{"subscribes", ToArray(hooks_subscribe)},
                              {"intercepts", ToArray(hooks_intercept)}}},
@@ -70,6 +71,7 @@ struct Section {
 std::vector<Section> Sections(const Manifest& m, Grants& g) {
   return {
       {"channels", "channels.provides", &m.channels_provides, &g.channels, false, false},
+      {"channels.requires", "", &m.channels_requires, &g.channels_required, false, false},
       {"tools", "tools.provides", &m.tools_provides, &g.tools, false, false},
       {"hooks.subscribes", "", &m.hooks_subscribes, &g.hooks_subscribe, false, true},
       {"hooks.intercepts", "", &m.hooks_intercepts, &g.hooks_intercept, true, true},

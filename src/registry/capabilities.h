@@ -21,8 +21,11 @@ struct Grants {
   bool sandboxed = true;
   std::set<std::string> channels, tools, hooks_subscribe, hooks_intercept, gateway_methods,
       http_routes, providers;
+  // channels.requires: other apps' channels whose conversations this app may read and send to
+  // (session.get/list, message.dispatch). Granted like channels.provides.
+  std::set<std::string> channels_required;
 
-  // {trustLevel, sandboxed, channels[], tools[], hooks {subscribes[], intercepts[]},
+  // {trustLevel, sandboxed, channels[], channelsRequired[], tools[], hooks {subscribes[], intercepts[]},
   //  gateway {methods[], httpRoutes[]}, providers[]} — the manifest's shape, sorted.
   json::value ToJson() const;
 };
@@ -39,7 +42,7 @@ TrustLevel EffectiveTrust(const Package& pkg, std::optional<std::string_view> us
 // Granted = declared ∩ allowed-by-trust ∪ grants − denies (SPEC §3).
 //  - core/verified: everything declared; community: channels, tools, gateway methods/routes and
 //    subscribes, but intercepts and providers only when granted; untrusted: nothing unless granted.
-//  - `grants`/`denies` entries are "<section>:<name>" with section one of channels, tools,
+//  - `grants`/`denies` entries are "<section>:<name>" with section one of channels, channels.requires, tools,
 //    hooks.subscribes, hooks.intercepts, gateway.methods, gateway.httpRoutes, providers
 //    ("channels.provides", "tools.provides", "providers.provides" are accepted too); hook names may
 //    be aliases; name "*" means every declared entry of that section. A grant never adds what the

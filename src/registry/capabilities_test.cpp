@@ -176,11 +176,23 @@ TEST(ComputeGrants, SandboxOnlyForCommunityAndUntrustedUnlessAsked) {
   EXPECT_TRUE(ComputeGrants(m, TrustLevel::kVerified, {}, {}).sandboxed);
 }
 
+TEST(Grants, RequiredChannelsFollowTrustGrantsAndDenies) {
+  Manifest m = Declaring();
+  m.channels_requires = {"telegram", "irc"};
+  EXPECT_EQ(ComputeGrants(m, TrustLevel::kCommunity, {}, {}).channels_required,
+            (std::set<std::string>{"irc", "telegram"}));
+  EXPECT_TRUE(ComputeGrants(m, TrustLevel::kUntrusted, {}, {}).channels_required.empty());
+  EXPECT_EQ(ComputeGrants(m, TrustLevel::kUntrusted, {"channels.requires:irc"}, {}).channels_required,
+            (std::set<std::string>{"irc"}));
+  EXPECT_EQ(ComputeGrants(m, TrustLevel::kCore, {}, {"channels.requires:telegram"}).channels_required,
+            (std::set<std::string>{"irc"}));
+}
+
 TEST(Grants, ToJsonMirrorsTheManifestShape) {
   Grants g = ComputeGrants(Declaring(), TrustLevel::kVerified, {}, {});
   EXPECT_EQ(
       json::serialize(g.ToJson()),
-      R"({"trustLevel":"verified","sandboxed":false,"channels":["irc"],"tools":["search"],)"
+      R"({"trustLevel":"verified","sandboxed":false,"channels":["irc"],"channelsRequired":[],"tools":["search"],)"
       R"("hooks":{"subscribes":["agent_end"],"intercepts":["before_tool_call","message_sending"]},)"
       R"("gateway":{"methods":["y.status"],"httpRoutes":["/metrics"]},"providers":["myllm"]})");
 }

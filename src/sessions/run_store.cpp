@@ -268,7 +268,10 @@ Result<std::vector<OutboxEntry>> OutboxStore::Due(int64_t now_ms, int64_t limit)
   std::vector<OutboxEntry> entries;
   // Oldest first = the order they were enqueued, so replies to one conversation keep their order
   // even after retries moved their due times.
-  OC_TRY(db_.Query(OutboxSelect("WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2"),
+  OC_TRY(db_.Query(OutboxSelect("WHERE status = 'pending' AND next_attempt_at <= ?1 AND NOT EXISTS ("
+                                "SELECT 1 FROM outbox older WHERE older.status = 'pending' AND "
+                                "older.channel_id = outbox.channel_id AND older.target = outbox.target AND "
+                                "older.id < outbox.id) ORDER BY id LIMIT ?2"),
                    {now_ms, limit > 0 ? limit : int64_t{-1}},
                    [&](const Row& row) { entries.push_back(ReadOutbox(row)); }));
   return entries;
@@ -312,6 +315,12 @@ Status OutboxStore::Reschedule(int64_t id, int64_t next_attempt_at_ms, std::stri
   return UpdatePending(db_, id,
                        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 "
                        "WHERE id = ?1 AND status = 'pending'",
+                       {id, next_attempt_at_ms, error});
+}
+
+Status OutboxStore::Defer(int64_t id, int64_t next_attempt_at_ms, std::string_view error) {
+  return UpdatePending(db_, id,
+                       "UPDATE outbox SET next_attempt_at = ?2, last_error = ?3 WHERE id = ?1 AND status = 'pending'",
                        {id, next_attempt_at_ms, error});
 }
 

@@ -119,6 +119,8 @@ class OutboxStore {
   Status MarkFailed(int64_t id, std::string_view error);
   // attempts + 1, next_attempt_at, last_error; stays pending. kNotFound when not pending.
   Status Reschedule(int64_t id, int64_t next_attempt_at_ms, std::string_view error);
+  // Like Reschedule without counting an attempt (nothing was tried: the channel had no app).
+  Status Defer(int64_t id, int64_t next_attempt_at_ms, std::string_view error);
 
  private:
   store::Database& db_;

@@ -318,10 +318,10 @@ TEST_F(RunStoreTest, RunToJsonShape) {
 
 class OutboxStoreTest : public RunStoreTest {
  protected:
-  NewOutboxEntry MakeEntry(std::string channel, std::string content) {
+  NewOutboxEntry MakeEntry(std::string channel, std::string content, std::string target = "123") {
     NewOutboxEntry entry;
     entry.channel_id = std::move(channel);
-    entry.target = "123";
+    entry.target = std::move(target);
     entry.content = std::move(content);
     entry.metadata = json::object{{"replyTo", "m1"}};
     entry.session_id = session_a_;
@@ -377,14 +377,39 @@ TEST_F(OutboxStoreTest, EnqueueAndGet) {
   EXPECT_TRUE((*d)->metadata.is_null());
 }
 
+TEST_F(OutboxStoreTest, ARetriedEntryIsNotOvertakenInItsConversation) {
+  OutboxStore outbox(*db_);
+  auto first = outbox.Enqueue(MakeEntry("telegram", "one", "alice"));
+  auto second = outbox.Enqueue(MakeEntry("telegram", "two", "alice"));
+  auto other = outbox.Enqueue(MakeEntry("telegram", "three", "bob"));
+  ASSERT_TRUE(first.ok() && second.ok() && other.ok());
+  const int64_t now = NowMs();
+  ASSERT_TRUE(outbox.Reschedule(*first, now + 60000, "platform error").ok());
+  auto due = outbox.Due(now + 1000, 10);
+  ASSERT_TRUE(due.ok());
+  ASSERT_EQ(due->size(), 1u);  // alice's second waits behind her first; bob is unaffected
+  EXPECT_EQ((*due)[0].id, *other);
+  // Defer moves the time without counting an attempt
+  ASSERT_TRUE(outbox.Defer(*first, now, "no app").ok());
+  auto entry = outbox.Get(*first);
+  ASSERT_TRUE(entry.ok() && entry->has_value());
+  EXPECT_EQ((*entry)->attempts, 1);
+  EXPECT_EQ((*entry)->last_error, "no app");
+  auto now_due = outbox.Due(now + 1000, 10);
+  ASSERT_TRUE(now_due.ok());
+  ASSERT_EQ(now_due->size(), 2u);
+  EXPECT_EQ((*now_due)[0].id, *first);
+  EXPECT_EQ(outbox.Defer(*first + 100, now, "x").error().code, ErrorCode::kNotFound);
+}
+
 TEST_F(OutboxStoreTest, DueOrderingLimitAndNextDueAt) {
   OutboxStore outbox(*db_);
   auto none = outbox.NextDueAt();
   ASSERT_TRUE(none.ok());
   EXPECT_EQ(*none, std::nullopt);
 
-  auto a = outbox.Enqueue(MakeEntry("telegram", "a"));
-  auto b = outbox.Enqueue(MakeEntry("telegram", "b"));
+  auto a = outbox.Enqueue(MakeEntry("telegram", "a", "chat-a"));
+  auto b = outbox.Enqueue(MakeEntry("telegram", "b", "chat-b"));
   auto c = outbox.Enqueue(MakeEntry("irc", "c"));
   ASSERT_TRUE(a.ok() && b.ok() && c.ok());
   const int64_t now = NowMs();

@@ -289,7 +289,7 @@ Result<std::vector<StoredMessage>> SessionStore::History(int64_t session_id, int
 
 Result<std::vector<NewMessage>> SessionStore::ModelWindow(int64_t session_id, int64_t limit) {
   std::vector<NewMessage> out;
-  OC_TRY(db_.Query("SELECT role, content, tool_calls, tool_call_id, tool_name FROM messages "
+  OC_TRY(db_.Query("SELECT role, content, tool_calls, tool_call_id, tool_name, run_id FROM messages "
                    "WHERE session_id = ?1 ORDER BY seq DESC LIMIT ?2",
                    {session_id, limit > 0 ? limit : int64_t{-1}},
                    [&](const Row& row) {
@@ -299,11 +299,18 @@ Result<std::vector<NewMessage>> SessionStore::ModelWindow(int64_t session_id, in
                      if (!row.IsNull(2)) m.tool_calls = ReadToolCalls(row.OptText(2));
                      m.tool_call_id = row.OptText(3);
                      m.tool_name = row.OptText(4);
+                     m.run_id = row.OptInt(5);
                      out.push_back(std::move(m));
                    })
              .status());
   std::reverse(out.begin(), out.end());
   return out;
+}
+
+Status SessionStore::AttachRun(int64_t message_id, int64_t run_id) {
+  OC_ASSIGN(int64_t changed, db_.Update("UPDATE messages SET run_id = ?2 WHERE id = ?1", {message_id, run_id}));
+  if (changed == 0) return MakeError(ErrorCode::kNotFound, "no message with id " + std::to_string(message_id));
+  return Status::Ok();
 }
 
 Result<std::optional<StoredMessage>> SessionStore::GetMessage(int64_t message_id) {

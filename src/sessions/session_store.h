@@ -115,9 +115,12 @@ class SessionStore {
   Result<std::vector<StoredMessage>> History(int64_t session_id, int64_t limit = 0,
                                              std::optional<int64_t> before_seq = std::nullopt);
   // The last `limit` messages (all when limit <= 0) in ascending order, with only what a model sees:
-  // role, content, tool calls, tool call id and name. The run's hot path: no metadata is parsed.
-  // An unknown session has no messages.
+  // role, content, tool calls, tool call id and name, and run_id. The run's hot path: no metadata
+  // is parsed. An unknown session has no messages.
   Result<std::vector<NewMessage>> ModelWindow(int64_t session_id, int64_t limit);
+  // Records which run answers an inbound message (the run is created after its message).
+  // kNotFound for an unknown message.
+  Status AttachRun(int64_t message_id, int64_t run_id);
   Result<std::optional<StoredMessage>> GetMessage(int64_t message_id);
 
   // Copies the history of the active session `key` up to and including message seq `at_seq` (all

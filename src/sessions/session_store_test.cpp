@@ -326,6 +326,13 @@ TEST_F(SessionStoreTest, ModelWindowIsTheTailWithToolFields) {
   auto all = store_->ModelWindow(s.id, 0);
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(all->size(), 5u);
+  EXPECT_FALSE(all->at(0).run_id.has_value());
+  StoredMessage last = Add(s.id, "user", "m6");
+  ASSERT_TRUE(store_->AttachRun(last.id, 77).ok());
+  auto tail = store_->ModelWindow(s.id, 1);
+  ASSERT_TRUE(tail.ok());
+  EXPECT_EQ(tail->at(0).run_id, 77);
+  EXPECT_EQ(store_->AttachRun(last.id + 100, 1).error().code, ErrorCode::kNotFound);
   auto none = store_->ModelWindow(s.id + 100, 10);
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->empty());

@@ -71,6 +71,7 @@ CREATE TABLE runs (
 );
 CREATE INDEX runs_pending ON runs(status) WHERE status IN ('queued', 'running');
 CREATE INDEX runs_by_session ON runs(session_id);
+CREATE INDEX runs_by_message ON runs(message_id);
 CREATE UNIQUE INDEX runs_idempotency ON runs(idempotency_key) WHERE idempotency_key IS NOT NULL;
 
 CREATE TABLE outbox (
@@ -93,6 +94,8 @@ CREATE TABLE outbox (
 -- Pending entries are few; delivered ones pile up. Both indexes cover only the pending ones.
 CREATE INDEX outbox_pending ON outbox(next_attempt_at) WHERE status = 'pending';
 CREATE INDEX outbox_pending_order ON outbox(id) WHERE status = 'pending';
+CREATE INDEX outbox_pending_by_target ON outbox(channel_id, target, id) WHERE status = 'pending';
+CREATE INDEX outbox_by_session ON outbox(session_id);
 )sql";
 
 constexpr Migration kMigrations[] = {

@@ -349,12 +349,14 @@ class TestChannel : public ChannelApp {
   asio::steady_timer watchdog_;
 };
 
-json::value Delivery(std::string event_id, std::string channel, std::string target) {
+json::value Delivery(std::string event_id, std::string channel, std::string target, std::string delivery_id = "") {
+  json::object metadata;
+  if (!delivery_id.empty()) metadata["deliveryId"] = delivery_id;
   json::value p = HookPayload(std::move(event_id), "message_sending",
                               {{"channelId", std::move(channel)},
                                {"target", std::move(target)},
                                {"content", "hi there"},
-                               {"metadata", json::object()}},
+                               {"metadata", std::move(metadata)}},
                               true);
   p.as_object()["delivery"] = true;
   return p;
@@ -363,7 +365,7 @@ json::value Delivery(std::string event_id, std::string channel, std::string targ
 TEST(SdkChannelApp, RegistersChannelQueuesInboundAndAcknowledgesDeliveries) {
   FakeKernel kernel;
   TestChannel app(PrepareEnvironment(kernel));
-  std::optional<Frame> channel, queued, ok, failed, foreign, after;
+  std::optional<Frame> channel, queued, ok, failed, foreign, repeat, after;
   std::thread peer([&] {
     if (!kernel.AcceptAndRegister()) return;
     channel = kernel.ExpectRequest("capability.register");
@@ -380,7 +382,8 @@ TEST(SdkChannelApp, RegistersChannelQueuesInboundAndAcknowledgesDeliveries) {
       slot = kernel.ExpectRequest("hook.result");
       if (slot) kernel.Reply(*slot, json::object{{"ok", true}});
     };
-    deliver(Delivery("d1", "testchan", "alice"), ok);
+    deliver(Delivery("d1", "testchan", "alice", "41"), ok);
+    deliver(Delivery("d1b", "testchan", "alice", "41"), repeat);  // offered again: not sent twice
     deliver(Delivery("d2", "testchan", "bad"), failed);
     deliver(Delivery("d3", "otherchan", "bob"), foreign);
     // An intercept of message_sending that is not a delivery: ChannelApp leaves it alone.
@@ -392,7 +395,8 @@ TEST(SdkChannelApp, RegistersChannelQueuesInboundAndAcknowledgesDeliveries) {
   peer.join();
 
   EXPECT_EQ(exit_code, 0);
-  ASSERT_TRUE(channel && queued && ok && failed && foreign);
+  ASSERT_TRUE(channel && queued && ok && failed && foreign && repeat);
+  EXPECT_EQ(repeat->params.at("result"), (json::value(json::object{{"delivered", true}, {"messageId", "m-1"}})));
   EXPECT_EQ(channel->params, (json::value(json::object{{"type", "channel"}, {"config", {{"id", "testchan"}}}})));
   EXPECT_EQ(queued->params.at("sessionKey").as_string(), "testchan:conv1");
   EXPECT_EQ(queued->params.at("text").as_string(), "hello");

@@ -62,6 +62,10 @@ ChannelApp::DeliveryRequest ChannelApp::ReadDelivery(const json::value& payload)
     r.answer = MakeError(ErrorCode::kNotFound, "channel " + channel + " is not served by this app");
   } else if (r.target.empty()) {
     r.answer = MakeError(ErrorCode::kInvalidParams, "delivery without target");
+  } else if (auto id = oc::GetString(r.metadata.as_object(), "deliveryId"); id && in_progress_.count(std::string(*id))) {
+    // The kernel gave up waiting and offers it again while the first attempt is still sending:
+    // say so, and its next retry finds the first attempt's result.
+    r.answer = MakeError(ErrorCode::kConflict, "delivery " + std::string(*id) + " is still in progress");
   } else if (auto repeat = RecentDelivery(&r.metadata)) {
     // The kernel retries a delivery whose acknowledgement it did not record (e.g. it restarted
     // in between): acknowledge again without sending the message twice.
@@ -80,11 +84,14 @@ asio::awaitable<void> ChannelApp::HandleDelivery(json::value payload) {
   if (request.answer) {
     delivered = *request.answer;
   } else {
+    std::string delivery_id(oc::GetString(request.metadata.as_object(), "deliveryId").value_or(""));
+    if (!delivery_id.empty()) in_progress_.insert(delivery_id);
     try {
       delivered = co_await Deliver(request.target, request.content, request.metadata);
     } catch (const std::exception& e) {
       delivered = MakeError(ErrorCode::kInternalError, std::string("Deliver threw: ") + e.what());
     }
+    in_progress_.erase(delivery_id);
     if (delivered.ok()) RememberDelivery(&request.metadata, delivered.value());
   }
   if (!delivered.ok()) spdlog::warn("channel {}: delivery failed: {}", channel_id_, delivered.error().message);

@@ -83,10 +83,20 @@ class ChannelApp(App):
         if recent is None:
             recent = self._recent_deliveries = {}
         if isinstance(delivery_id, str) and delivery_id in recent:
-            # The kernel retries a delivery whose acknowledgement it did not record (it restarted
-            # in between): acknowledge again without sending twice.
+            # The kernel retries a delivery whose acknowledgement it did not record: acknowledge
+            # again without sending twice (per process: across an app restart, at least once).
             return recent[delivery_id]
-        result = await self._send_one(data, metadata)
+        in_progress = getattr(self, "_deliveries_in_progress", None)
+        if in_progress is None:
+            in_progress = self._deliveries_in_progress = set()
+        if isinstance(delivery_id, str) and delivery_id in in_progress:
+            return {"delivered": False, "error": f"delivery {delivery_id} is still in progress"}
+        if isinstance(delivery_id, str):
+            in_progress.add(delivery_id)
+        try:
+            result = await self._send_one(data, metadata)
+        finally:
+            in_progress.discard(delivery_id)
         if result.get("delivered") and isinstance(delivery_id, str):
             recent[delivery_id] = result
             while len(recent) > 1024:

@@ -7,6 +7,7 @@
 
 #include <deque>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -39,7 +40,10 @@ class ChannelApp : public App {
   // "hook:message_sending" events marked "delivery": true: for data {channelId, target, content,
   // metadata} it calls Deliver and sends hook.result {eventId, result: DeliveryResultFor(...)}.
   // A delivery for another channel id is answered {delivered:false, error}. A repeated delivery
-  // (same metadata.deliveryId as one of the last 1024 sent) is acknowledged without calling Deliver. Subclasses that override
+  // (same metadata.deliveryId as one of the last 1024 sent by this process) is acknowledged without
+  // calling Deliver; one offered again while its first Deliver still runs is answered with an error
+  // (the kernel retries later and then finds it sent). The memory is per process: across a restart
+  // of the app, delivery is at least once. Subclasses that override
   // Setup must call ChannelApp::Setup() and fail when it fails; call it last, once the platform
   // connection is up, so that no delivery arrives before it can be sent.
   boost::asio::awaitable<oc::Status> Setup() override;
@@ -56,6 +60,7 @@ class ChannelApp : public App {
   std::string channel_id_;
   std::unordered_map<std::string, std::string> delivered_;
   std::deque<std::string> delivered_order_;
+  std::set<std::string> in_progress_;  // deliveryIds whose Deliver has not returned yet
 };
 
 }  // namespace openclawos::sdk
