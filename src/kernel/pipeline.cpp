@@ -728,29 +728,8 @@ Result<json::value> Pipeline::SessionList(const json::object& params, const std:
   }
   if (auto l = params.find("limit"); l != params.end() && l->value().is_int64()) filter.limit = l->value().as_int64();
   if (auto o = params.find("offset"); o != params.end() && o->value().is_int64()) filter.offset = o->value().as_int64();
-  if (channels) {
-    // An app sees the sessions of its own channels only.
-    if (filter.channel_id && !channels->count(*filter.channel_id))
-      return json::object{{"sessions", json::array()}, {"total", 0}};
-    if (!filter.channel_id) {
-      if (channels->size() != 1) {
-        json::array out;
-        int64_t total = 0;
-        for (const auto& ch : *channels) {
-          sessions::SessionFilter one = filter;
-          one.channel_id = ch;
-          one.offset = 0;
-          one.limit = 1000;
-          auto r = sessions_.List(one);
-          if (!r.ok()) return r.error();
-          total += r->second;
-          for (auto& s : r->first) out.push_back(s.ToJson());
-        }
-        return json::object{{"sessions", std::move(out)}, {"total", total}};
-      }
-      filter.channel_id = *channels->begin();
-    }
-  }
+  // An app sees the sessions of its own channels only.
+  if (channels) filter.channel_in = std::vector<std::string>(channels->begin(), channels->end());
   auto r = sessions_.List(filter);
   if (!r.ok()) return r.error();
   json::array out;

@@ -207,21 +207,29 @@ Result<std::pair<std::vector<SessionEntry>, int64_t>> SessionStore::List(const S
   const int64_t limit = std::clamp<int64_t>(filter.limit, 1, 1000);
   const int64_t offset = std::max<int64_t>(filter.offset, 0);
   Param active = filter.active ? Param(int64_t{*filter.active ? 1 : 0}) : Param(nullptr);
+  std::optional<std::string> channels;  // JSON array for json_each
+  if (filter.channel_in) {
+    json::array list;
+    for (const auto& c : *filter.channel_in) list.emplace_back(c);
+    channels = json::serialize(list);
+  }
   constexpr std::string_view kWhere =
       "WHERE (?1 IS NULL OR s.agent_id = ?1) AND (?2 IS NULL OR s.channel_id = ?2) "
-      "AND (?3 IS NULL OR s.account_id = ?3) AND (?4 IS NULL OR s.active = ?4) ";
+      "AND (?3 IS NULL OR s.account_id = ?3) AND (?4 IS NULL OR s.active = ?4) "
+      "AND (?7 IS NULL OR s.channel_id IN (SELECT value FROM json_each(?7))) ";
   std::vector<SessionEntry> sessions;
   std::string sql = std::string(kSessionColumns) + std::string(kWhere) +
                     "ORDER BY s.last_active_at DESC, s.id DESC LIMIT ?5 OFFSET ?6";
   OC_TRY(db_.Query(sql,
-                   {OptParam(filter.agent_id), OptParam(filter.channel_id),
-                    OptParam(filter.account_id), active, limit, offset},
+                   {OptParam(filter.agent_id), OptParam(filter.channel_id), OptParam(filter.account_id), active,
+                    limit, offset, OptParam(channels)},
                    [&](const Row& row) { sessions.push_back(ReadSession(row)); })
              .status());
-  std::string count_sql = "SELECT COUNT(*) FROM sessions s " + std::string(kWhere);
-  OC_ASSIGN(auto total, db_.QueryInt(count_sql, {OptParam(filter.agent_id),
-                                                 OptParam(filter.channel_id),
-                                                 OptParam(filter.account_id), active}));
+  // ?5 and ?6 are unused here but keep the numbering of kWhere.
+  std::string count_sql = "SELECT COUNT(*) FROM sessions s " + std::string(kWhere) + "AND ?5 = ?5 AND ?6 = ?6";
+  OC_ASSIGN(auto total, db_.QueryInt(count_sql, {OptParam(filter.agent_id), OptParam(filter.channel_id),
+                                                 OptParam(filter.account_id), active, limit, offset,
+                                                 OptParam(channels)}));
   return std::make_pair(std::move(sessions), total.value_or(0));
 }
 

@@ -86,6 +86,7 @@ struct SessionSpec {
 struct SessionFilter {
   std::optional<std::string> agent_id, channel_id, account_id;
   std::optional<bool> active;  // nullopt = both
+  std::optional<std::vector<std::string>> channel_in;  // only sessions of these channels (access checks)
   int64_t limit = 100;         // 1..1000
   int64_t offset = 0;
 };

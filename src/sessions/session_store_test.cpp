@@ -554,6 +554,17 @@ TEST_F(SessionStoreTest, ListFiltersOrderAndTotals) {
   EXPECT_EQ(keys(Filter(any, any, any, any, 0)), (Strings{"s4", "total=4"}));
   EXPECT_EQ(keys(Filter(any, any, any, any, -5, -3)), (Strings{"s4", "total=4"}));
   EXPECT_EQ(keys(Filter(any, any, any, any, 1000000)), (Strings{"s4", "s2", "s3", "s1", "total=4"}));
+  // A set of channels (what an app may see), paged across them in one order.
+  SessionFilter in_channels;
+  in_channels.channel_in = std::vector<std::string>{"irc", "telegram"};
+  in_channels.limit = 2;
+  in_channels.offset = 1;
+  EXPECT_EQ(keys(in_channels), (Strings{"s2", "s3", "total=4"}));
+  in_channels.channel_in = std::vector<std::string>{"irc"};
+  EXPECT_EQ(keys(in_channels), (Strings{"total=1"}));
+  in_channels.channel_in = std::vector<std::string>{};
+  in_channels.offset = 0;
+  EXPECT_EQ(keys(in_channels), (Strings{"total=0"}));
 }
 
 TEST_F(SessionStoreTest, ListBreaksTiesByNewestId) {
