@@ -3,7 +3,11 @@ the C++ SDK (tests/apps/test-channel), the test LLM server speaking OpenAI's wir
 kernel's production HTTP client pointed at it. Crash safety with kill -9."""
 import json
 import os
+import pty
+import select
 import signal
+import sqlite3
+import subprocess
 import time
 import unittest
 
@@ -364,6 +368,37 @@ class ControlPlaneTest(PipelineTest):
         self.assertEqual(k.cli("sessions", "delete", bkey).returncode, 0)
         self.assertEqual(k.cli("sessions", "show", bkey).returncode, 1)
 
+    def test_cli_streams_the_reply_on_a_terminal(self):
+        k = self.start(apps=())
+        self.llm.script({"content": "one two three four five six", "chunkChars": 4, "chunkDelayMs": 150})
+        master, slave = pty.openpty()
+        proc = subprocess.Popen([os.environ["OPENCLAW_BIN"], "agent", "-m", "stream to me"], env=k.env(),
+                                stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE)
+        os.close(slave)
+        self.addCleanup(os.close, master)
+        seen, first_text_while_running = b"", None
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+                if first_text_while_running is None and b"one" in seen:
+                    first_text_while_running = proc.poll() is None
+            elif proc.poll() is not None:
+                break
+        err = proc.stderr.read()
+        proc.stderr.close()
+        self.assertEqual(proc.wait(10), 0, err)
+        self.assertTrue(first_text_while_running, "text should appear while the run is still streaming")
+        self.assertIn(b"one two three four five six", seen)
+        self.assertEqual(seen.count(b"one two"), 1)  # streamed once, not printed again at the end
+
     def test_idempotent_agent_call_runs_once(self):
         k = self.start(apps=())
         ws = k.control()
@@ -387,6 +422,34 @@ class ControlPlaneTest(PipelineTest):
                 deltas.append(e["payload"]["data"]["delta"])
         self.assertEqual("".join(deltas), "streamed words arrive")
         self.assertGreater(len(deltas), 1)
+
+
+class StateDatabaseTest(PipelineTest):
+    def test_a_database_from_a_newer_build_is_refused_and_left_alone(self):
+        k = self.start(apps=())
+        k.stop()
+        db = os.path.join(k.home, "state.db")
+        with sqlite3.connect(db) as c:
+            self.assertEqual(c.execute("PRAGMA journal_mode").fetchone()[0], "wal")
+            self.assertEqual(oct(os.stat(db).st_mode & 0o777), "0o600")
+            c.execute("PRAGMA user_version = 99")
+        r = subprocess.run([os.environ["OPENCLAW_BIN"], "gateway"], env=k.env(), capture_output=True, text=True,
+                           timeout=20)
+        self.assertEqual(r.returncode, 1)
+        log = k.output() + r.stdout + r.stderr
+        self.assertIn("newer than this build", log)
+        with sqlite3.connect(db) as c:
+            self.assertEqual(c.execute("PRAGMA user_version").fetchone()[0], 99)
+
+    def test_messages_survive_a_clean_restart(self):
+        k = self.start()
+        r = self.inject(k, "dm-20", "remember me")
+        self.wait_delivery("echo: remember me")
+        k.stop()
+        k.ws = None
+        k.start()
+        k.wait_state("test-channel-alpha", "ready")
+        self.assertEqual([m["content"] for m in self.history(k, r["sessionKey"])], ["remember me", "echo: remember me"])
 
 
 class MalformedInputTest(PipelineTest):
