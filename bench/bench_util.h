@@ -24,6 +24,10 @@ int ConnectTcp(int port);
 int FreePort();
 void WriteAll(int fd, const std::string& s);
 long RssKiB(pid_t pid);
+// CPU time (user + system) the process has used so far, in microseconds.
+double CpuMicros(pid_t pid);
+// Memory only this process holds (Private_Dirty of smaps_rollup): heap, stacks, written data.
+long PrivateDirtyKiB(pid_t pid);
 [[noreturn]] void Die(const std::string& why);
 
 // Reads newline-terminated lines from a blocking socket.

@@ -163,12 +163,14 @@ int main(int argc, char** argv) {
   std::ofstream(idle_home / "config.json") << "{}";
   KernelProcess idle = StartKernel(bin, idle_home);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  std::printf("kernel idle RSS, 0 apps          %9.1f MiB (target <= 8)\n", RssKiB(idle.pid) / 1024.0);
+  std::printf("kernel idle RSS, 0 apps          %9.1f MiB (target <= 8)   private %5.1f MiB\n", RssKiB(idle.pid) / 1024.0,
+              PrivateDirtyKiB(idle.pid) / 1024.0);
   StopKernel(idle);
   for (int i = 0; i < 3; ++i) InstallSleeper(idle_home, i);
   idle = StartKernel(bin, idle_home);
   std::this_thread::sleep_for(std::chrono::milliseconds(quick ? 1500 : 3000));
-  std::printf("kernel idle RSS, 3 apps          %9.1f MiB (target <= 8)\n", RssKiB(idle.pid) / 1024.0);
+  std::printf("kernel idle RSS, 3 apps          %9.1f MiB (target <= 8)   private %5.1f MiB\n", RssKiB(idle.pid) / 1024.0,
+              PrivateDirtyKiB(idle.pid) / 1024.0);
   StopKernel(idle);
 
   std::vector<double> ready;

@@ -194,7 +194,9 @@ int main(int argc, char** argv) {
   RunTurns(fd, 4, quick ? 50 : 300, "warm");  // warm-up: connections, statements, caches
   // Conversations of 10 turns (a history of up to 20 messages), like chat bursts.
   TurnFigures one = RunTurns(fd, 1, latency_turns, "one", 10);
+  double cpu_before = CpuMicros(k.pid);
   TurnFigures many = RunTurns(fd, 32, latency_turns * 2, "many", 10);
+  double kernel_cpu_per_turn = (CpuMicros(k.pid) - cpu_before) / many.latency_us.size();
   // One long conversation: every turn sends the full history window (200 messages) to the model.
   RunTurns(fd, 1, 100, "long");
   TurnFigures long_history = RunTurns(fd, 1, quick ? 100 : 500, "long");
@@ -209,6 +211,9 @@ int main(int argc, char** argv) {
               (Percentile(one.latency_us, 0.5) - llm_p50) / 1000);
   std::printf("throughput, 32 conversations       %9.0f turns/s (target >= 2000)\n",
               many.latency_us.size() / many.seconds);
+  std::printf("kernel CPU per turn                %9.0f us   (one core could carry %.0f turns/s; the bench,\n"
+              "                                               the LLM server and the kernel share 2 cores)\n",
+              kernel_cpu_per_turn, 1e6 / kernel_cpu_per_turn);
 
   // Storage: fill up to `stored_target` messages (2 per turn) in fresh conversations.
   long stored = 2L * ((quick ? 50 : 300) + latency_turns * 3 + 100 + (quick ? 100 : 500));
@@ -220,7 +225,8 @@ int main(int argc, char** argv) {
   double db_mib = (size_of(home / "state.db") + size_of(home / "state.db-wal")) / 1048576.0;
   std::printf("stored messages                    %9ld\n", stored);
   std::printf("state.db + WAL                     %9.1f MiB (%.0f bytes/message)\n", db_mib, db_mib * 1048576 / stored);
-  std::printf("kernel RSS after the run           %9.1f MiB\n", RssKiB(k.pid) / 1024.0);
+  std::printf("kernel RSS after the run           %9.1f MiB (private %.1f MiB)\n", RssKiB(k.pid) / 1024.0,
+              PrivateDirtyKiB(k.pid) / 1024.0);
 
   close(fd);
   StopKernel(k);

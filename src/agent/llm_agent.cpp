@@ -57,10 +57,11 @@ class LlmAgent : public Agent {
       LlmRequest request;
       request.messages = messages;
       request.tools = tool_specs;
-      bus_.Emit("llm_input", json::object{{"sessionKey", input.session_key}, {"agentId", settings.id},
-                                          {"messages", MessagesJson(messages)},
-                                          {"model", settings.models.empty() ? "" : settings.models.front()}},
-                context);
+      if (bus_.HasHandlers("llm_input"))  // the whole history as JSON: only when someone listens
+        bus_.Emit("llm_input", json::object{{"sessionKey", input.session_key}, {"agentId", settings.id},
+                                            {"messages", MessagesJson(messages)},
+                                            {"model", settings.models.empty() ? "" : settings.models.front()}},
+                  context);
       TextSink sink = observer.on_text ? TextSink(observer.on_text) : TextSink();
       FailoverResult call = co_await CompleteWithFailover(settings.models, std::move(request), providers_,
                                                           settings.retry, sink, observer.on_attempt);
@@ -73,7 +74,7 @@ class LlmAgent : public Agent {
       LlmResponse& answer = call.response.value();
       result.usage.input += answer.usage.input;
       result.usage.output += answer.usage.output;
-      bus_.Emit("llm_output", OutputEvent(input.session_key, settings.id, answer), context);
+      if (bus_.HasHandlers("llm_output")) bus_.Emit("llm_output", OutputEvent(input.session_key, settings.id, answer), context);
 
       ChatMessage assistant{"assistant", answer.text, answer.tool_calls, {}, {}};
       messages.push_back(assistant);

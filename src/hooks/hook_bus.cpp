@@ -151,6 +151,13 @@ HookEvent HookBus::MakeEvent(const std::string& hook, json::value data, json::ob
   return HookEvent{"h-" + std::to_string(next_event_++), hook, std::move(data), std::move(context)};
 }
 
+bool HookBus::HasHandlers(std::string_view hook) const {
+  const protocol::HookSpec* spec = protocol::FindHook(hook);
+  if (spec == nullptr) return false;
+  auto it = hooks_.find(spec->name);
+  return it != hooks_.end() && (!it->second.subscribers.empty() || !it->second.interceptors.empty());
+}
+
 void HookBus::Emit(std::string_view hook, json::value data, json::object context) {
   const protocol::HookSpec* spec = protocol::FindHook(hook);
   if (spec == nullptr) {

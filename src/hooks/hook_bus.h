@@ -90,6 +90,10 @@ class HookBus {
   // Canonical names of the hooks the owner subscribes to or intercepts, sorted, without duplicates.
   std::vector<std::string> SubscriptionsOf(std::string_view owner) const;
 
+  // True when `hook` (a name or an alias) has a subscriber or an interceptor, so callers can skip
+  // building an expensive payload nobody would receive.
+  bool HasHandlers(std::string_view hook) const;
+
   // Sends the event to every subscriber of `hook`, each in its own handler posted to the executor:
   // Emit returns before any delivery. A subscriber removed before its turn is skipped. Unknown hook:
   // logged and dropped.

@@ -126,6 +126,20 @@ TEST_F(HookBusTest, RegistrationErrors) {
   EXPECT_TRUE(bus_.Subscribe("message_sending", app).ok());
 }
 
+TEST_F(HookBusTest, HasHandlersSeesSubscribersAndInterceptorsByAnyName) {
+  EXPECT_FALSE(bus_.HasHandlers("llm_input"));
+  EXPECT_FALSE(bus_.HasHandlers("no_such_hook"));
+  auto app = App("a", 2);
+  ASSERT_TRUE(bus_.Subscribe("llm_input", app).ok());
+  ASSERT_TRUE(bus_.Intercept("tool_executing", app).ok());
+  EXPECT_TRUE(bus_.HasHandlers("llm_input"));
+  EXPECT_TRUE(bus_.HasHandlers("before_tool_call"));
+  EXPECT_FALSE(bus_.HasHandlers("llm_output"));
+  bus_.RemoveOwner("a");
+  EXPECT_FALSE(bus_.HasHandlers("llm_input"));
+  EXPECT_FALSE(bus_.HasHandlers("before_tool_call"));
+}
+
 TEST_F(HookBusTest, AliasesResolveToCanonicalNames) {
   auto app = App("a", 2);
   ASSERT_TRUE(bus_.Subscribe("tool_completed", app).ok());

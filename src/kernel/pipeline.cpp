@@ -473,8 +473,9 @@ json::value Pipeline::RunSummary(int64_t run_id) {
   std::string key;
   if (auto s = sessions_.GetById(r.session_id); s.ok() && *s) key = (*s)->key;
   auto text = db_->QueryText(
-      "SELECT content FROM messages WHERE run_id = ?1 AND role = 'assistant' ORDER BY seq DESC LIMIT 1",
-      {r.id});
+      "SELECT content FROM messages WHERE session_id = ?1 AND run_id = ?2 AND role = 'assistant' "
+      "ORDER BY seq DESC LIMIT 1",
+      {r.session_id, r.id});
   std::string status = r.status == "done" ? "ok" : r.status == "failed" ? "error" : r.status;
   json::object out{{"runId", std::to_string(r.id)}, {"sessionKey", key}, {"status", status},
                    {"text", text.ok() && *text ? **text : std::string()},
