@@ -350,6 +350,41 @@ TEST_F(PipelineTest, InterceptorsCannotRedirectADelivery) {
   EXPECT_EQ(host.deliveries[0].at("content"), "changed");  // the content is theirs to change
 }
 
+TEST_F(PipelineTest, LifecycleHooksFireWithTheirData) {
+  std::map<std::string, std::vector<json::value>> seen;
+  for (std::string hook : {"session_start", "session_end", "before_reset", "message_received", "agent_end",
+                           "message_sent"}) {
+    auto h = std::make_shared<hooks::FunctionHandler>(bus, "watcher", 2, [&seen, hook](const hooks::HookEvent& e) {
+      seen[hook].push_back(e.data);
+      return std::optional<json::value>();
+    });
+    ASSERT_TRUE(bus.Subscribe(hook, h).ok());
+  }
+  json::object r = Queue("chat:40", "hello hooks", json::object{{"from", "u40"}});
+  std::string key(r.at("sessionKey").as_string());
+  RunUntil([&] { return seen["message_sent"].size() == 1; });
+  ASSERT_EQ(seen["session_start"].size(), 1u);
+  EXPECT_EQ(seen["session_start"][0].at("sessionKey"), json::value(key));
+  EXPECT_EQ(seen["session_start"][0].at("channelId"), "chat");
+  ASSERT_EQ(seen["message_received"].size(), 1u);
+  EXPECT_EQ(seen["message_received"][0].at("content"), "hello hooks");
+  EXPECT_EQ(seen["message_received"][0].at("from"), "u40");
+  ASSERT_EQ(seen["agent_end"].size(), 1u);
+  EXPECT_EQ(seen["agent_end"][0].at("success"), true);
+  EXPECT_EQ(seen["agent_end"][0].at("runId"), r.at("runId"));
+  EXPECT_EQ(seen["agent_end"][0].at("tokenUsage").at("output"), 4);
+  EXPECT_EQ(seen["message_sent"][0].at("content"), "echo: hello hooks");
+  EXPECT_EQ(seen["message_sent"][0].at("target"), "40");
+  // a second message in the same session starts nothing new
+  Queue("chat:40", "again", json::object{{"from", "u40"}});
+  RunUntil([&] { return seen["message_sent"].size() == 2; });
+  EXPECT_EQ(seen["session_start"].size(), 1u);
+  ASSERT_TRUE(pipeline->SessionsReset(json::object{{"key", key}, {"reason", "user asked"}}).ok());
+  RunUntil([&] { return seen["session_end"].size() == 1; });
+  EXPECT_EQ(seen["before_reset"][0].at("reason"), "user asked");
+  EXPECT_EQ(seen["session_end"][0].at("messageCount"), 4);
+}
+
 TEST_F(PipelineTest, APluggedInAgentAnswersForItsId) {
   Open(R"({"bindings": [{"agentId": "custom", "match": {"channel": "special"}}]})");
   auto custom = std::make_shared<EchoAgent>();
