@@ -44,6 +44,7 @@ class RawIpc:
         self.sock.connect(path)
         self.buf = b""
         self.n = 0
+        self.events = []  # event frames that arrived while a request waited for its response
 
     def send_raw(self, data: bytes):
         self.sock.sendall(data)
@@ -62,6 +63,18 @@ class RawIpc:
         while True:
             f = self.recv(timeout)
             if f["type"] == "response" and f["requestId"] == rid:
+                return f
+            if f["type"] == "event":
+                self.events.append(f)
+
+    def next_event(self, timeout=5):
+        """The next event frame: one kept while a request waited, else the next to arrive."""
+        if self.events:
+            return self.events.pop(0)
+        deadline = time.monotonic() + timeout
+        while True:
+            f = self.recv(max(0.01, deadline - time.monotonic()))
+            if f["type"] == "event":
                 return f
 
     def recv(self, timeout=5):

@@ -503,8 +503,8 @@ class MalformedInputTest(PipelineTest):
         seen = []
         deadline = time.monotonic() + 15
         while len(seen) < 2 and time.monotonic() < deadline:
-            f = c.recv(timeout=2)
-            if not f or f.get("type") != "event" or f["event"] != "hook:message_sending":
+            f = c.next_event(timeout=max(0.1, deadline - time.monotonic()))
+            if f["event"] != "hook:message_sending":
                 continue
             p = f["payload"]
             self.assertTrue(p["delivery"])
