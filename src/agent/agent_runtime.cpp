@@ -4,6 +4,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "agent/anthropic_provider.h"
+#include "agent/gemini_provider.h"
+#include "agent/ollama_provider.h"
 #include "agent/openai_provider.h"
 #include "agent/runtime_config.h"
 
@@ -57,7 +60,7 @@ std::map<std::string, ProviderConfig> ProvidersFromConfig(const json::value& roo
   std::map<std::string, ProviderConfig> out{
       {"openai", {"openai", "openai-completions", "https://api.openai.com/v1", from_env("OPENAI_API_KEY")}},
       {"openrouter", {"openrouter", "openai-completions", "https://openrouter.ai/api/v1", from_env("OPENROUTER_API_KEY")}},
-      {"ollama", {"ollama", "openai-completions", ollama + "/v1", ""}},
+      {"ollama", {"ollama", "ollama", ollama, ""}},
       {"anthropic", {"anthropic", "anthropic-messages", "https://api.anthropic.com", from_env("ANTHROPIC_API_KEY")}},
       {"gemini", {"gemini", "gemini", "https://generativelanguage.googleapis.com", from_env("GEMINI_API_KEY")}},
   };
@@ -160,9 +163,15 @@ std::string RuntimeFacts(const json::value& metadata, int64_t now_ms) {
 Provider* ProviderSet::Find(const std::string& name) {
   if (auto it = instances_.find(name); it != instances_.end()) return it->second.get();
   auto c = configs_.find(name);
-  if (c == configs_.end() || c->second.api != "openai-completions") return nullptr;
-  OpenAiSettings settings{c->second.name, c->second.base_url, c->second.api_key};
-  auto [it, _] = instances_.emplace(name, MakeOpenAiProvider(http_, std::move(settings)));
+  if (c == configs_.end()) return nullptr;
+  const ProviderConfig& cfg = c->second;
+  std::unique_ptr<Provider> made;
+  if (cfg.api == "openai-completions") made = MakeOpenAiProvider(http_, OpenAiSettings{cfg.name, cfg.base_url, cfg.api_key});
+  else if (cfg.api == "anthropic-messages") made = MakeAnthropicProvider(http_, AnthropicSettings{cfg.name, cfg.base_url, cfg.api_key});
+  else if (cfg.api == "gemini") made = MakeGeminiProvider(http_, GeminiSettings{cfg.name, cfg.base_url, cfg.api_key});
+  else if (cfg.api == "ollama") made = MakeOllamaProvider(http_, OllamaSettings{cfg.name, cfg.base_url, cfg.api_key});
+  if (!made) return nullptr;
+  auto [it, _] = instances_.emplace(name, std::move(made));
   return it->second.get();
 }
 

@@ -6,8 +6,7 @@
 //   ollama      openai-completions  $OLLAMA_HOST/v1 (default http://127.0.0.1:11434/v1)
 //   anthropic   anthropic-messages  https://api.anthropic.com      $ANTHROPIC_API_KEY
 //   gemini      gemini              https://generativelanguage.googleapis.com  $GEMINI_API_KEY
-// Only openai-completions has a client so far; a model on another API fails its attempt with a
-// clear error (and failover moves on).
+// Every API of SPEC §8.2 has a client: openai-completions, anthropic-messages, gemini, ollama.
 #pragma once
 
 #include <filesystem>

@@ -24,7 +24,8 @@ TEST(ProvidersFromConfig, BuiltInsReadTheirEnvironmentAndConfigOverrides) {
                                Env({{"OPENAI_API_KEY", "sk-env"}, {"OLLAMA_HOST", "10.0.0.2:11434"}}));
   EXPECT_EQ(p.at("openai").api_key, "sk-env");  // kept: the override only changed the URL
   EXPECT_EQ(p.at("openai").base_url, "http://127.0.0.1:9/v1");
-  EXPECT_EQ(p.at("ollama").base_url, "http://10.0.0.2:11434/v1");
+  EXPECT_EQ(p.at("ollama").base_url, "http://10.0.0.2:11434");
+  EXPECT_EQ(p.at("ollama").api, "ollama");
   EXPECT_EQ(p.at("anthropic").api, "anthropic-messages");
   EXPECT_EQ(p.at("local").api_key, "k");
   EXPECT_EQ(p.at("openrouter").api_key, "");

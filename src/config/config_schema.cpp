@@ -225,7 +225,11 @@ json::value ModelsSchema() {
       {"providers", Map("Providers by name.", "<name>", std::move(provider))},
       {"requestTimeoutMs", Ms("Time one model call may take, connect to last byte.", 1, 120000)},
       {"maxRetries", Int("Retries per model on 429, 5xx and timeouts before the next model.", 0, 20, 2)},
-      {"retryBaseDelayMs", Ms("First retry delay; doubles per retry (Retry-After wins).", 0, 500)}}, false);
+      {"retryBaseDelayMs", Ms("First retry delay; doubles per retry (Retry-After wins).", 0, 500)},
+      {"catalog", Map("Model limits by ref, adding to or correcting the built-in catalogue.", "<ref>",
+                      Section("One model.", {
+                          {"contextWindow", Int("Tokens the model reads at most.", 1, 100000000)},
+                          {"maxOutput", Int("Tokens it writes at most per answer.", 1, 100000000)}}, true))}}, false);
 }
 
 // Keys every channel takes (SPEC §16) plus the platform's own.
