@@ -1,6 +1,8 @@
 // The `gemini` provider: one HTTP exchange per Complete; the wire format is in gemini_wire.cpp.
 #include "agent/gemini_provider.h"
 
+#include "agent/provider_common.h"
+
 #include <ctime>
 #include <deque>
 #include <map>
@@ -130,24 +132,14 @@ class GeminiProvider : public Provider {
   }
 
   // Transport failures of the HTTP client, as kinds.
-  Error TransportError(const Error& e) const {
-    std::string message = settings_.name + ": " + e.message;
-    if (e.code == ErrorCode::kTimeout) return MakeLlmError(kErrTimeout, std::move(message));
-    if (e.code == ErrorCode::kConnectionClosed) return MakeLlmError(kErrNetwork, std::move(message));
-    return MakeLlmError(kErrBadRequest, std::move(message));  // malformed URL, oversized body
-  }
+  Error TransportError(const Error& e) const { return ProviderTransportError(settings_.name, e); }
 
   Error HttpError(const HttpResponse& answer) const {
     auto retry_after = ParseRetryAfter("", answer.Header("retry-after"), static_cast<int64_t>(std::time(nullptr)));
     return GeminiErrorFromHttpAnswer(settings_.name, answer.status, answer.body, retry_after);
   }
 
-  Result<GeminiAnswer> Prefixed(Result<GeminiAnswer> r) const {
-    if (r.ok()) return r;
-    Error e = r.error();
-    e.message = settings_.name + ": " + e.message;
-    return e;
-  }
+  Result<GeminiAnswer> Prefixed(Result<GeminiAnswer> r) const { return NamedByProvider(settings_.name, std::move(r)); }
 
   static std::string SignatureKey(const ToolCall& call) {
     return call.id + '\x1f' + call.name + '\x1f' + call.arguments;

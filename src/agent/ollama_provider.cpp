@@ -1,6 +1,8 @@
 // The `ollama` provider: one HTTP exchange per Complete, the wire format in ollama_wire.cpp.
 #include "agent/ollama_provider.h"
 
+#include "agent/provider_common.h"
+
 #include <ctime>
 
 #include "agent/ollama_wire.h"
@@ -69,25 +71,14 @@ class OllamaProvider : public Provider {
   }
 
   // Transport failures of the HTTP client, as kinds.
-  Error TransportError(const Error& e) const {
-    std::string message = settings_.name + ": " + e.message;
-    if (e.code == ErrorCode::kTimeout) return MakeLlmError(kErrTimeout, std::move(message));
-    if (e.code == ErrorCode::kConnectionClosed) return MakeLlmError(kErrNetwork, std::move(message));
-    return MakeLlmError(kErrBadRequest, std::move(message));  // malformed URL, oversized body
-  }
+  Error TransportError(const Error& e) const { return ProviderTransportError(settings_.name, e); }
 
   Error HttpError(const HttpResponse& answer) const {
-    auto retry_after = ParseRetryAfter(answer.Header("retry-after-ms"), answer.Header("retry-after"),
-                                       static_cast<int64_t>(std::time(nullptr)));
+    auto retry_after = RetryAfterOf(answer);
     return ErrorFromHttpAnswer(settings_.name, answer.status, answer.body, retry_after);
   }
 
-  Result<LlmResponse> Prefixed(Result<LlmResponse> r) const {
-    if (r.ok()) return r;
-    Error e = r.error();
-    e.message = settings_.name + ": " + e.message;
-    return e;
-  }
+  Result<LlmResponse> Prefixed(Result<LlmResponse> r) const { return NamedByProvider(settings_.name, std::move(r)); }
 
   HttpClient& http_;
   OllamaSettings settings_;

@@ -2,6 +2,8 @@
 // openai_wire.cpp.
 #include "agent/openai_provider.h"
 
+#include "agent/provider_common.h"
+
 #include <ctime>
 
 #include "agent/openai_wire.h"
@@ -12,11 +14,6 @@ namespace {
 // A 2xx stream that carried no SSE event at all is read as a plain JSON answer (some servers
 // ignore "stream": true); this much of it is kept for that.
 constexpr size_t kMaxUnframedBody = 4 << 20;
-
-bool StartsLikeJsonObject(std::string_view text) {
-  size_t first = text.find_first_not_of(" \t\r\n");
-  return first != std::string_view::npos && text[first] == '{';
-}
 
 class OpenAiProvider : public Provider {
  public:
@@ -73,25 +70,14 @@ class OpenAiProvider : public Provider {
   }
 
   // Transport failures of the HTTP client, as kinds.
-  Error TransportError(const Error& e) const {
-    std::string message = settings_.name + ": " + e.message;
-    if (e.code == ErrorCode::kTimeout) return MakeLlmError(kErrTimeout, std::move(message));
-    if (e.code == ErrorCode::kConnectionClosed) return MakeLlmError(kErrNetwork, std::move(message));
-    return MakeLlmError(kErrBadRequest, std::move(message));  // malformed URL, oversized body
-  }
+  Error TransportError(const Error& e) const { return ProviderTransportError(settings_.name, e); }
 
   Error HttpError(const HttpResponse& answer) const {
-    auto retry_after = ParseRetryAfter(answer.Header("retry-after-ms"), answer.Header("retry-after"),
-                                       static_cast<int64_t>(std::time(nullptr)));
+    auto retry_after = RetryAfterOf(answer);
     return ErrorFromHttpAnswer(settings_.name, answer.status, answer.body, retry_after);
   }
 
-  Result<LlmResponse> Prefixed(Result<LlmResponse> r) const {
-    if (r.ok()) return r;
-    Error e = r.error();
-    e.message = settings_.name + ": " + e.message;
-    return e;
-  }
+  Result<LlmResponse> Prefixed(Result<LlmResponse> r) const { return NamedByProvider(settings_.name, std::move(r)); }
 
   HttpClient& http_;
   OpenAiSettings settings_;
