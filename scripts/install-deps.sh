@@ -14,6 +14,7 @@ packages=(
   libssl-dev libsqlite3-dev libsodium-dev libsecret-1-dev
   libspdlog-dev libfmt-dev libcli11-dev libre2-dev libstrophe-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  tzdata ca-certificates
 )
 # A Node.js that bundles npm (as on this image) conflicts with Debian's npm package.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

@@ -26,6 +26,17 @@ struct Options {
   bool all = false;                  // sessions list --all
   bool full = false;                 // sessions show --full
   std::vector<std::string> addresses;  // identities link/unlink
+  // cron add
+  std::string name;                  // --name
+  std::string cron_expr;             // --cron "m h dom mon dow"
+  std::string tz;                    // --tz
+  std::string every;                 // --every 30m
+  std::string at_time;               // --at ISO-8601
+  std::string deliver_channel;       // --deliver-channel
+  std::string deliver_to;            // --deliver-to
+  bool disabled = false;             // --disabled
+  // approvals
+  std::string reason;                // --reason
   int exit_code = 0;
 };
 
@@ -57,5 +68,15 @@ int CmdSessionsDelete(const Options& o);
 int CmdIdentitiesList(const Options& o);
 int CmdIdentitiesLink(const Options& o);
 int CmdIdentitiesUnlink(const Options& o);
+
+// commands_cron.cpp
+int CmdCronList(const Options& o);
+int CmdCronAdd(const Options& o);
+int CmdCronRemove(const Options& o);
+int CmdCronRun(const Options& o);
+
+// commands_approvals.cpp
+int CmdApprovalsList(const Options& o);
+int CmdApprovalsResolve(const Options& o, bool approve);
 
 }  // namespace oc::cli

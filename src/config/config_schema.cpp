@@ -202,12 +202,17 @@ json::value AgentSchema() {
                                          {"deny", Strings("Tools denied.")}}, false)},
       {"maxTurns", Int("Model calls per run before it stops.", 1, 100000, 100)},
       {"compaction", Section("History compaction.", {
-           {"strategy", Str("Compaction strategy.")},
-           {"threshold", Number("Share of the context window that triggers compaction.", 0, 1)}}, false)},
+           {"strategy", Enum("summarize: older turns become one LLM summary; off: never compact.",
+                             {"summarize", "off"}, "summarize")},
+           {"threshold", Number("Share of the context window that triggers compaction.", 0.1, 1, 0.8)},
+           {"keepRecentTokens", Int("Recent history kept verbatim after compaction.", 0, 10000000, 8000)}}, false)},
       {"memoryEnabled", Bool("Give the agent long-term memory tools.")},
       {"workspace", Str("Workspace directory (default <home>/workspace).")},
       {"heartbeat", Section("Periodic turn from HEARTBEAT.md.", {
-           {"every", Str("Interval such as \"30m\".")}}, false)},
+           {"every", Str("Interval such as \"30m\".")},
+           {"session", Str("Session of the heartbeat turn: \"main\" (default) or a session key.")},
+           {"deliver", Section("Where a reply other than HEARTBEAT_OK goes.", {
+                {"channel", Str("Channel id.")}, {"to", Str("Conversation on that channel.")}}, false)}}, false)},
   }, false);
 }
 
@@ -293,10 +298,17 @@ json::value ToolsSchema() {
   return Section("Built-in tools (SPEC §8.3).", {
       {"maxResultChars", Int("Cap on a tool result passed to the model.", 1, 100000000)},
       {"exec", Section("The exec tool.", {
-           {"security", Enum("Policy.", {"deny", "allowlist", "ask", "full"})},
+           {"security", Enum("Policy.", {"deny", "allowlist", "ask", "full"}, "ask")},
            {"allowlist", Strings("Command patterns allowed under allowlist.")},
-           {"timeoutMs", Ms("Command timeout.", 1, std::nullopt)},
-           {"maxOutputChars", Int("Cap on captured output.", 1, 100000000)}}, false)},
+           {"timeoutMs", Ms("Command timeout.", 1, 60000)},
+           {"maxOutputChars", Int("Cap on captured output.", 1, 100000000, 100000)},
+           {"approvalTimeoutMs", Ms("Time an ask-policy approval may wait before it counts as denied.", 1, 120000)}}, false)},
+      {"webFetch", Section("The web_fetch tool.", {
+           {"maxBytes", Int("Largest response body read.", 1, 100000000, 2000000)},
+           {"timeoutMs", Ms("Time one fetch may take.", 1, 20000)},
+           {"allowPrivateNetwork", Bool("Allow loopback, private and link-local addresses (default false).")}}, false)},
+      {"files", Section("The file tools (read, write, edit, ls, grep).", {
+           {"maxReadBytes", Int("Largest file read or edited.", 1, 1000000000, 10000000)}}, false)},
   }, false);
 }
 
@@ -318,7 +330,8 @@ json::value BuildSchema() {
                          List("Addresses of this person.", std::move(address)))},
       {"hooks", HooksSchema()},
       {"cron", Section("Scheduled jobs (SPEC §13).", {
-           {"enabled", Bool("Run scheduled jobs (default true).")}}, false)},
+           {"enabled", Bool("Run scheduled jobs (default true).")},
+           {"defaultTimeZone", Str("IANA time zone for cron expressions without tz (default UTC).")}}, false)},
       {"ipc", IpcSchema()},
       {"storage", Section("The state database <home>/state.db.", {
            {"durability", Enum("crash: commits survive a process crash; power: also a power loss (slower).",

@@ -97,8 +97,36 @@ CREATE INDEX outbox_pending_by_target ON outbox(channel_id, target, id) WHERE st
 CREATE INDEX outbox_by_session ON outbox(session_id);
 )sql";
 
+// Compaction (SPEC §7.1): messages with seq <= compacted_through are no longer sent to the model;
+// summary_message_id is the summary that replaces them (a message with role "summary").
+// Cron jobs (SPEC §13).
+constexpr std::string_view kV2 = R"sql(
+ALTER TABLE sessions ADD COLUMN compacted_through INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN summary_message_id INTEGER;
+
+CREATE TABLE cron_jobs (
+  id           TEXT PRIMARY KEY,            -- "job-<random hex>" unless given
+  name         TEXT NOT NULL,
+  schedule     TEXT NOT NULL,               -- JSON: {cron, tz?} | {every} | {at}
+  agent_id     TEXT NOT NULL,
+  session      TEXT NOT NULL,               -- isolated | main | a session key
+  message      TEXT NOT NULL,
+  deliver      TEXT,                        -- JSON {channel, to} or NULL
+  enabled      INTEGER NOT NULL DEFAULT 1,
+  next_run_at  INTEGER,                     -- NULL: nothing more to run (a finished one-shot)
+  last_run_at  INTEGER,
+  last_status  TEXT,                        -- ok | error | skipped
+  last_error   TEXT,
+  run_count    INTEGER NOT NULL DEFAULT 0,
+  created_at   INTEGER NOT NULL,
+  updated_at   INTEGER NOT NULL
+);
+CREATE INDEX cron_jobs_due ON cron_jobs(next_run_at) WHERE enabled = 1 AND next_run_at IS NOT NULL;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "sessions, messages, runs, outbox", kV1},
+    {2, "compaction, cron jobs", kV2},
 };
 
 std::span<const Migration> g_test_migrations;  // empty: the real list
