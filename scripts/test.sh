@@ -29,8 +29,9 @@ unset ASAN_OPTIONS UBSAN_OPTIONS
 
 echo "== fuzz (libFuzzer, ${FUZZ_SECONDS:-20}s per target)"
 cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz --target fuzz_frame fuzz_manifest fuzz_sse fuzz_ndjson
-for name in frame manifest sse ndjson; do
+fuzz_names="frame manifest sse ndjson html_text skill_front_matter cron"
+cmake --build --preset fuzz --target $(printf 'fuzz_%s ' $fuzz_names)
+for name in $fuzz_names; do
   target="build/fuzz/fuzz/fuzz_$name"
   # Inputs that once crashed a target must stay fixed.
   for regression in fuzz/regressions/"$name"_*; do

@@ -11,6 +11,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -53,10 +54,19 @@ struct RunObserver {
   std::function<void(const ToolCall& call, const ToolOutcome& outcome)> on_tool_result;
 };
 
+struct CompactionSettings {
+  bool enabled = true;            // agents.<id>.compaction.strategy != "off"
+  double threshold = 0.8;         // share of the context window
+  int64_t keep_recent_tokens = 8000;
+};
+
 struct AgentSettings {
   std::string id = "default";
   std::vector<std::string> models;  // primary first, then fallbackModels
   std::string system_prompt;        // assembled by the kernel
+  std::filesystem::path workspace;  // where the file tools and exec work (SPEC §8.1)
+  std::vector<std::string> skills;  // agents.<id>.skills: the skills listed (empty = all eligible)
+  CompactionSettings compaction;
   int max_turns = 100;
   size_t max_tool_result_chars = 100000;
   RetryPolicy retry;

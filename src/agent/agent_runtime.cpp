@@ -119,6 +119,24 @@ AgentSettings AgentSettingsFromConfig(const json::value& root, std::string_view 
     else prompt += "\n\n" + text;
   }
   s.system_prompt = std::move(prompt);
+  if (const auto* w = AgentKey(root, agent_id, "workspace"); w && w->is_string() && !w->as_string().empty()) {
+    s.workspace = std::filesystem::path(std::string(w->as_string()));
+    if (s.workspace.is_relative()) s.workspace = home / s.workspace;
+  } else {
+    s.workspace = home / (agent_id == "default" ? std::string("workspace") : "workspace-" + std::string(agent_id));
+  }
+  if (const auto* k = AgentKey(root, agent_id, "skills"); k && k->is_array())
+    for (const auto& v : k->as_array())
+      if (v.is_string()) s.skills.emplace_back(v.as_string());
+  if (const auto* c = AgentKey(root, agent_id, "compaction"); c && c->is_object()) {
+    const auto& o = c->as_object();
+    if (auto it = o.find("strategy"); it != o.end() && it->value().is_string())
+      s.compaction.enabled = it->value().as_string() != "off";
+    if (auto it = o.find("threshold"); it != o.end() && it->value().is_number())
+      s.compaction.threshold = it->value().to_number<double>();
+    if (auto it = o.find("keepRecentTokens"); it != o.end() && it->value().is_int64())
+      s.compaction.keep_recent_tokens = it->value().as_int64();
+  }
   return s;
 }
 

@@ -85,6 +85,60 @@ void AddIdentitiesCommands(CLI::App& app, Options& opt) {
   unlink->callback([&] { opt.exit_code = CmdIdentitiesUnlink(opt); });
 }
 
+void AddCronCommands(CLI::App& app, Options& opt) {
+  auto* cron = app.add_subcommand("cron", "Scheduled jobs (kept by the running kernel)");
+  cron->require_subcommand(1);
+  auto* list = cron->add_subcommand("list", "List jobs with their schedule, next run (local time) and last outcome");
+  list->add_option("--agent", opt.agent, "Only this agent's jobs");
+  list->add_flag("--json", opt.json);
+  list->callback([&] { opt.exit_code = CmdCronList(opt); });
+  auto* add = cron->add_subcommand("add", "Add a job: one of --cron, --every, --at, and a message");
+  auto* expr = add->add_option("--cron", opt.cron_expr, "Cron expression \"m h dom mon dow\" (or @daily, ...)");
+  auto* every = add->add_option("--every", opt.every, "Interval, e.g. 30m, 1h30m, 2d");
+  auto* at = add->add_option("--at", opt.at_time, "Once, at an ISO-8601 time (local to --tz without an offset)");
+  expr->excludes(every)->excludes(at);
+  every->excludes(at);
+  add->add_option("--tz", opt.tz, "IANA time zone for --cron/--at (default: cron.defaultTimeZone)");
+  add->add_option("-m,--message", opt.message, "What the agent is asked when the job runs")->required();
+  add->add_option("--name", opt.name, "A name for the list (default: the message's first line)");
+  add->add_option("--id", opt.id, "Job id (default: generated)");
+  add->add_option("--agent", opt.agent, "Agent id (default: default)");
+  add->add_option("--session", opt.session, "isolated (default: a fresh session per run), main, or a session key");
+  add->add_option("--deliver-channel", opt.deliver_channel, "Send the answer to this channel ...");
+  add->add_option("--deliver-to", opt.deliver_to, "... and this conversation on it");
+  add->add_flag("--disabled", opt.disabled, "Add it switched off");
+  add->add_flag("--json", opt.json);
+  add->callback([&] { opt.exit_code = CmdCronAdd(opt); });
+  auto* rm = cron->add_subcommand("rm", "Remove a job");
+  rm->alias("remove");
+  rm->add_option("id", opt.id, "Job id")->required();
+  rm->add_flag("--json", opt.json);
+  rm->callback([&] { opt.exit_code = CmdCronRemove(opt); });
+  auto* run = cron->add_subcommand("run", "Run a job now (its schedule stays as it is)");
+  run->add_option("id", opt.id, "Job id")->required();
+  run->add_flag("--json", opt.json);
+  run->callback([&] { opt.exit_code = CmdCronRun(opt); });
+}
+
+void AddApprovalsCommands(CLI::App& app, Options& opt) {
+  auto* approvals = app.add_subcommand("approvals", "Exec commands waiting for your approval (tools.exec.security ask)");
+  approvals->add_flag("--json", opt.json);
+  auto* list = approvals->add_subcommand("list", "List pending requests (the default)");
+  list->add_flag("--json", opt.json);
+  auto* approve = approvals->add_subcommand("approve", "Let the command run");
+  approve->add_option("id", opt.id, "Request id")->required();
+  approve->add_flag("--json", opt.json);
+  approve->callback([&] { opt.exit_code = CmdApprovalsResolve(opt, true); });
+  auto* deny = approvals->add_subcommand("deny", "Refuse the command");
+  deny->add_option("id", opt.id, "Request id")->required();
+  deny->add_option("--reason", opt.reason, "Told to the agent");
+  deny->add_flag("--json", opt.json);
+  deny->callback([&] { opt.exit_code = CmdApprovalsResolve(opt, false); });
+  approvals->callback([&opt, approvals, list] {
+    if (approvals->get_subcommands().empty() || list->parsed()) opt.exit_code = CmdApprovalsList(opt);
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -154,6 +208,8 @@ int main(int argc, char** argv) {
   AddAgentCommand(app, opt);
   AddSessionsCommands(app, opt);
   AddIdentitiesCommands(app, opt);
+  AddCronCommands(app, opt);
+  AddApprovalsCommands(app, opt);
 
   auto* klogs = app.add_subcommand("logs", "Show the kernel log");
   klogs->add_option("-n,--lines", opt.lines, "Lines to show");

@@ -65,6 +65,7 @@ Kernel::~Kernel() {
   ipc_.reset();
   supervisor_.reset();
   control_.reset();
+  extensions_.reset();
   pipeline_.reset();
 }
 
@@ -83,6 +84,7 @@ Status Kernel::Start() {
 
   control_ = std::make_unique<gateway::ControlServer>(io_, ToControlSettings(config_.gateway()));
   RegisterControlMethods();
+  LoadExtensions();
   OC_TRY(control_->Listen());
 
   ipc::IpcOptions ipc_options;

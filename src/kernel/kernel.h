@@ -14,6 +14,7 @@
 #include <set>
 
 #include "config/config.h"
+#include "extensions/extension_host.h"
 #include "kernel/config_watcher.h"
 #include "kernel/pipeline.h"
 #include "gateway/control_server.h"
@@ -132,6 +133,10 @@ class Kernel : public ipc::Dispatcher, public supervisor::Observer, public Pipel
   Result<json::value> HandlePipelineIpc(AppSession& s, std::string_view name, const json::object& params);
   void RegisterPipelineMethods();
 
+  // agent runtime methods and in-process packages (kernel_agent_control.cpp)
+  void RegisterAgentMethods();
+  void LoadExtensions();
+
   // control plane (kernel_control.cpp)
   void RegisterControlMethods();
   json::value HealthJson() const;
@@ -148,6 +153,8 @@ class Kernel : public ipc::Dispatcher, public supervisor::Observer, public Pipel
   std::unique_ptr<supervisor::Supervisor> supervisor_;
   std::unique_ptr<gateway::ControlServer> control_;
   std::unique_ptr<Pipeline> pipeline_;  // after bus_: it holds a reference to it
+  std::unique_ptr<extensions::ExtensionHost> extensions_;  // uses pipeline_'s workers: reset first
+  std::map<std::string, std::string> extension_errors_;  // package id → why it was not loaded
   std::map<std::string, AppSession, std::less<>> sessions_;
   std::vector<ConfigWatch> watches_;
   std::unique_ptr<ConfigWatcher> config_watcher_;

@@ -146,6 +146,15 @@ json::value Kernel::AppSummary(const registry::Package& pkg) const {
   if (supervisor_) {
     if (auto st = supervisor_->Get(pkg.manifest.id)) o["status"] = st->ToJson();
   }
+  if (pkg.manifest.type == registry::PackageType::kSkill || pkg.manifest.type == registry::PackageType::kExtension) {
+    json::object in_process{{"loaded", false}};
+    if (extensions_) {
+      auto loaded = extensions_->Loaded();
+      in_process["loaded"] = std::find(loaded.begin(), loaded.end(), pkg.manifest.id) != loaded.end();
+    }
+    if (auto it = extension_errors_.find(pkg.manifest.id); it != extension_errors_.end()) in_process["error"] = it->second;
+    o["inProcess"] = std::move(in_process);
+  }
   return o;
 }
 

@@ -65,6 +65,7 @@ json::value Kernel::StatusJson() const {
 
 void Kernel::RegisterControlMethods() {
   RegisterPipelineMethods();
+  RegisterAgentMethods();
   using Params = json::value;
   using Client = gateway::ClientInfo;
   auto& c = *control_;
@@ -75,8 +76,7 @@ void Kernel::RegisterControlMethods() {
 
   c.AddMethod("apps.list", [this](const Client&, Params) -> asio::awaitable<Result<json::value>> {
     json::array apps;
-    for (const auto& p : packages_)
-      if (p.manifest.type == registry::PackageType::kApp) apps.push_back(AppSummary(p));
+    for (const auto& p : packages_) apps.push_back(AppSummary(p));
     co_return json::object{{"apps", std::move(apps)}};
   });
 

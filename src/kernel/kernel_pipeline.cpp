@@ -113,6 +113,7 @@ std::shared_ptr<hooks::HookHandler> Kernel::DeliveryHandlerFor(const std::string
 
 std::vector<agent::ToolSpec> Kernel::AppTools() {
   std::vector<agent::ToolSpec> out;
+  if (extensions_) out = extensions_->Tools();
   for (const auto& [id, s] : sessions_) {
     for (const auto& [name, config] : s.tools) {
       agent::ToolSpec t;
@@ -133,6 +134,7 @@ std::vector<agent::ToolSpec> Kernel::AppTools() {
 }
 
 asio::awaitable<agent::ToolOutcome> Kernel::InvokeAppTool(std::string name, json::value input, agent::ToolContext context) {
+  if (extensions_ && extensions_->HasTool(name)) co_return co_await extensions_->InvokeTool(std::move(name), std::move(input));
   std::shared_ptr<ipc::Connection> conn;
   for (const auto& [id, s] : sessions_)
     if (s.tools.count(name)) conn = s.connection.lock();

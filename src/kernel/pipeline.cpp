@@ -7,6 +7,9 @@
 
 #include <algorithm>
 
+#include "agent/compaction.h"
+#include "agent/heartbeat.h"
+
 namespace oc::kernel {
 namespace {
 
@@ -83,7 +86,12 @@ Pipeline::Pipeline(asio::io_context& io, config::Paths paths, hooks::HookBus& bu
       runs_(*db_),
       outbox_(*db_),
       http_(io.get_executor()),
-      outbox_timer_(io) {
+      outbox_timer_(io),
+      approvals_(io.get_executor()) {
+  builtin_tools_ = std::make_unique<tools::BuiltinTools>(io.get_executor(), workers_, http_, approvals_);
+  cron_ = std::make_unique<cron::CronService>(io.get_executor(), *db_, [this](const cron::CronJob& job, std::string_view reason) {
+    FireCronJob(job, reason);
+  });
   agent_ = agent::MakeLlmAgent(bus_, *this, [this](const std::string& name) -> agent::Provider* {
     return providers_ ? providers_->Find(name) : nullptr;
   });
@@ -96,6 +104,8 @@ Pipeline::Pipeline(asio::io_context& io, config::Paths paths, hooks::HookBus& bu
 Pipeline::~Pipeline() {
   *alive_ = false;
   queue_.reset();
+  heartbeats_.clear();
+  cron_.reset();
 }
 
 void Pipeline::Reconfigure(const config::Config& config) {
@@ -108,6 +118,9 @@ void Pipeline::Reconfigure(const config::Config& config) {
   int max_concurrent = 4;
   if (const auto* m = config.Find("agents.maxConcurrent"); m && m->is_int64()) max_concurrent = static_cast<int>(m->as_int64());
   queue_->SetMaxConcurrent(max_concurrent);
+  prompt_cache_.clear();
+  PrepareWorkspaces();
+  ConfigureCronAndHeartbeats();
 }
 
 void Pipeline::RecoverRuns() {
@@ -123,6 +136,7 @@ void Pipeline::RecoverRuns() {
 void Pipeline::ResumePending() {
   queue_->Resume();
   KickOutbox();
+  cron_->Start();  // catches up jobs missed while the kernel was down
 }
 
 void Pipeline::ChannelAvailable(const std::string& channel) {
@@ -135,6 +149,9 @@ void Pipeline::Stop() {
   stopped_ = true;
   queue_->Pause();
   outbox_timer_.cancel();
+  cron_->Stop();
+  heartbeats_.clear();
+  approvals_.DenyAll("the gateway is shutting down");
 }
 
 void Pipeline::RegisterAgent(const std::string& agent_id, std::shared_ptr<agent::Agent> agent) {
@@ -290,34 +307,55 @@ asio::awaitable<void> Pipeline::ExecuteRunChecked(std::shared_ptr<bool> alive, i
   }
 }
 
-// The history sent to the model for run `run_id`: the last kHistoryLimit messages, without the
-// inbound messages of runs queued behind this one (they arrived during an earlier run and get their
-// own turn), this run's own message last, and never starting with a tool result whose call was cut
-// off. Runs of a session execute in id order, so "behind" is "a larger run id".
-std::vector<agent::ChatMessage> Pipeline::ModelHistory(int64_t session_id, int64_t run_id) {
-  std::vector<agent::ChatMessage> out;
+// The history sent to the model for run `run_id`: the summary of compacted turns first (if any),
+// then the last kHistoryLimit messages not compacted, without chat commands and their answers,
+// without the inbound messages of runs queued behind this one (they arrived during an earlier run
+// and get their own turn), this run's own message last, and never starting with a tool result whose
+// call was cut off. Runs of a session execute in id order, so "behind" is "a larger run id".
+Pipeline::ModelView Pipeline::ModelHistoryView(int64_t session_id, int64_t run_id) {
+  ModelView view;
   auto history = sessions_.ModelWindow(session_id, kHistoryLimit);
-  if (!history.ok()) return out;
+  if (!history.ok()) return view;
   size_t first = 0;
   while (first < history->size() && (*history)[first].role == "tool") ++first;
-  out.reserve(history->size() - first);
-  std::optional<agent::ChatMessage> own;
+  view.messages.reserve(history->size() - first + 1);
+  std::optional<std::pair<agent::ChatMessage, int64_t>> own, summary;
   for (size_t i = first; i < history->size(); ++i) {
     auto& m = (*history)[i];
-    if (m.role == "system") continue;
+    if (m.role == "system" || m.role == "command") continue;
+    if (m.role == "summary") {
+      summary.emplace(agent::SummaryMessage(m.content), m.id);
+      continue;
+    }
     bool inbound = m.role == "user" && m.run_id;
     if (inbound && *m.run_id > run_id) continue;
+    if (m.role == "user" && ParseChatCommand(m.content)) continue;
     agent::ChatMessage c;
     c.role = std::move(m.role);
     c.content = std::move(m.content);
     for (auto& t : m.tool_calls) c.tool_calls.push_back({std::move(t.id), std::move(t.name), std::move(t.arguments)});
     c.tool_call_id = m.tool_call_id.value_or("");
     c.name = m.tool_name.value_or("");
-    if (inbound && *m.run_id == run_id) own = std::move(c);
-    else out.push_back(std::move(c));
+    if (inbound && *m.run_id == run_id) {
+      own.emplace(std::move(c), m.id);
+    } else {
+      view.messages.push_back(std::move(c));
+      view.ids.push_back(m.id);
+    }
   }
-  if (own) out.push_back(std::move(*own));
-  return out;
+  if (summary) {
+    view.messages.insert(view.messages.begin(), std::move(summary->first));
+    view.ids.insert(view.ids.begin(), summary->second);
+  }
+  if (own) {
+    view.messages.push_back(std::move(own->first));
+    view.ids.push_back(own->second);
+  }
+  return view;
+}
+
+std::vector<agent::ChatMessage> Pipeline::ModelHistory(int64_t session_id, int64_t run_id) {
+  return ModelHistoryView(session_id, run_id).messages;
 }
 
 agent::RunObserver Pipeline::ObserverFor(const sessions::RunRecord& run, const std::string& session_key) {
@@ -360,22 +398,50 @@ asio::awaitable<void> Pipeline::ExecuteRun(int64_t run_id) {
   if (session.channel_id) context["channelId"] = *session.channel_id;
   host_.BroadcastEvent("agent", AgentEvent(EventBase(run, session.key), "lifecycle", json::object{{"phase", "start"}}));
 
+  std::string inbound_text;
+  json::value inbound_metadata = json::object();
+  if (run.message_id) {
+    if (auto m = sessions_.GetMessage(*run.message_id); m.ok() && *m) {
+      inbound_text = (*m)->content;
+      inbound_metadata = (*m)->metadata;
+    }
+  }
+  agent::RunResult result;
+  // Chat commands are the kernel's, in the session's turn (so /reset waits for the run before it).
+  std::optional<ChatCommand> command;
+  if (run.origin != "heartbeat") command = ParseChatCommand(inbound_text);
+  if (command) {
+    result.text = co_await RunChatCommand(std::move(*command), run, session);
+    if (!*alive || stopped_) co_return;
+    result.success = true;
+    result.produced.push_back(agent::ChatMessage{"command", result.text, {}, {}, {}});
+    FinishRun(run, session, result, started);
+    co_return;
+  }
+  agent::AgentSettings settings = SettingsFor(run.agent_id);
+  if (const auto* meta = session.metadata.if_object(); meta && meta->contains("model") && meta->at("model").is_string()) {
+    std::string ref(meta->at("model").as_string());  // chosen with /model for this session
+    std::erase(settings.models, ref);
+    settings.models.insert(settings.models.begin(), ref);
+  }
+  bool custom_agent = custom_agents_.count(run.agent_id) > 0;
+  if (!custom_agent && settings.compaction.enabled) {
+    auto compacted = co_await Compact(session, settings, run_id, false);
+    if (!*alive) co_return;
+    if (!compacted.ok()) spdlog::warn("run {}: compaction failed, sending the history as it is: {}", run_id, compacted.error().message);
+  }
   agent::RunInput input;
   input.run_id = std::to_string(run_id);
   input.session_key = session.key;
   input.history = ModelHistory(session.id, run_id);
-  if (run.message_id) {
-    if (auto m = sessions_.GetMessage(*run.message_id); m.ok() && *m) input.metadata = (*m)->metadata;
-  }
+  input.metadata = inbound_metadata;
   std::string text = input.history.empty() ? std::string() : input.history.back().content;
   json::object gate_data{{"sessionKey", session.key}, {"agentId", run.agent_id}, {"input", text},
                          {"metadata", input.metadata}};
   hooks::InterceptOutcome gate = co_await bus_.RunIntercept("before_agent_start", std::move(gate_data), context);
   if (!*alive) co_return;
-  agent::RunResult result;
   // A plugged-in agent is held for the whole run even if it is replaced meanwhile.
   std::shared_ptr<agent::Agent> custom;
-  agent::AgentSettings settings = SettingsFor(run.agent_id);
   if (gate.blocked) {
     result.error = "blocked by " + gate.blocked_by + (gate.reason.empty() ? "" : ": " + gate.reason);
     result.blocked = true;
@@ -383,7 +449,7 @@ asio::awaitable<void> Pipeline::ExecuteRun(int64_t run_id) {
     if (const auto* d = gate.data.if_object(); d && d->contains("input") && d->at("input").is_string() &&
                                                !input.history.empty())
       input.history.back().content = std::string(d->at("input").as_string());
-    settings.system_prompt += "\n\n" + agent::RuntimeFacts(input.metadata, started);
+    settings.system_prompt = SystemPromptFor(settings, input.metadata, started);
     if (auto it = custom_agents_.find(run.agent_id); it != custom_agents_.end()) custom = it->second;
   }
   if (!gate.blocked) {
@@ -411,6 +477,10 @@ void Pipeline::FinishRun(const sessions::RunRecord& run, const sessions::Session
   outcome.tokens_out = result.usage.output;
   outcome.finished_at = now;
   bool queued_reply = false;
+  // A heartbeat with nothing to report is neither delivered nor kept in the model's view.
+  bool quiet_heartbeat = run.origin == "heartbeat" && result.success && agent::IsHeartbeatOk(result.text);
+  std::vector<int64_t> stored_ids;
+  if (run.message_id) stored_ids.push_back(*run.message_id);
   Status st = db_->InTransaction([&]() -> Status {
     for (size_t i = 0; i < result.produced.size(); ++i) {
       const auto& m = result.produced[i];
@@ -425,13 +495,18 @@ void Pipeline::FinishRun(const sessions::RunRecord& run, const sessions::Session
         msg.tokens_in = result.usage_per_message[i].input;
         msg.tokens_out = result.usage_per_message[i].output;
       }
-      OC_ASSIGN(sessions::StoredMessage ignored, sessions_.Append(session.id, msg));
-      (void)ignored;
+      OC_ASSIGN(sessions::StoredMessage stored, sessions_.Append(session.id, msg));
+      stored_ids.push_back(stored.id);
     }
+    if (quiet_heartbeat) OC_TRY(sessions_.MarkCompacted(session.id, stored_ids).status());
     OC_TRY(runs_.Finish(run.id, outcome));
     // A failed run still answers the person who wrote (not stored in history: it is not the
     // model's); a run an interceptor blocked says nothing.
-    std::string reply = result.success ? result.text : result.blocked ? std::string() : FailureNotice(result.error);
+    // A failed heartbeat is logged, not pushed at the user every interval.
+    std::string reply = quiet_heartbeat || (run.origin == "heartbeat" && !result.success) ? std::string()
+                        : result.success ? result.text
+                        : result.blocked ? std::string()
+                                         : FailureNotice(result.error);
     if (run.reply_address && !reply.empty()) {
       OC_ASSIGN(auto parts, sessions::ParseAddress(*run.reply_address));
       json::object meta = run.reply_metadata.is_object() ? run.reply_metadata.as_object() : json::object();
@@ -462,6 +537,7 @@ void Pipeline::FinishRun(const sessions::RunRecord& run, const sessions::Session
     for (auto& w : it->second) w->Set(summary);
     waiters_.erase(it);
   }
+  AfterRun(run, result);
   if (queued_reply) KickOutbox();
 }
 
@@ -473,7 +549,7 @@ json::value Pipeline::RunSummary(int64_t run_id) {
   std::string key;
   if (auto s = sessions_.GetById(r.session_id); s.ok() && *s) key = (*s)->key;
   auto text = db_->QueryText(
-      "SELECT content FROM messages WHERE session_id = ?1 AND run_id = ?2 AND role = 'assistant' "
+      "SELECT content FROM messages WHERE session_id = ?1 AND run_id = ?2 AND role IN ('assistant', 'command') "
       "ORDER BY seq DESC LIMIT 1",
       {r.session_id, r.id});
   std::string status = r.status == "done" ? "ok" : r.status == "failed" ? "error" : r.status;
@@ -658,7 +734,13 @@ void Pipeline::FinishDelivery(const sessions::OutboxEntry& e, const hooks::HookB
 // Tools
 
 std::vector<agent::ToolSpec> Pipeline::ToolsFor(const std::string& agent_id) {
-  std::vector<agent::ToolSpec> tools = host_.AppTools();
+  std::vector<agent::ToolSpec> tools = KernelToolSpecs();
+  const auto& builtin = tools::BuiltinTools::Specs();
+  tools.insert(tools.end(), builtin.begin(), builtin.end());
+  std::set<std::string> names;
+  for (const auto& t : tools) names.insert(t.name);
+  for (auto& t : host_.AppTools())  // a package cannot shadow a built-in tool
+    if (names.insert(t.name).second) tools.push_back(std::move(t));
   std::set<std::string> allow, deny;
   for (std::string_view list : {"allow", "deny"}) {
     for (std::string_view id : {std::string_view(agent_id), std::string_view("default")}) {
@@ -679,6 +761,13 @@ asio::awaitable<agent::ToolOutcome> Pipeline::Invoke(std::string name, json::val
   bool available = false;  // decided before awaiting: no temporaries across the co_await
   for (const auto& t : ToolsFor(context.agent_id)) available = available || t.name == name;
   if (!available) co_return agent::ToolOutcome{"error: no tool named " + name + " is available to this agent", true};
+  bool kernel_tool = false;
+  for (const auto& t : KernelToolSpecs()) kernel_tool = kernel_tool || t.name == name;
+  if (kernel_tool) co_return co_await InvokeKernelTool(std::move(name), std::move(input), std::move(context));
+  if (tools::BuiltinTools::Has(name)) {
+    tools::BuiltinCall call = BuiltinCallFor(context);
+    co_return co_await builtin_tools_->Invoke(std::move(name), std::move(input), std::move(call));
+  }
   co_return co_await host_.InvokeAppTool(std::move(name), std::move(input), std::move(context));
 }
 

@@ -13,6 +13,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <map>
 #include <memory>
@@ -24,8 +25,13 @@
 #include "agent/http_client.h"
 #include "agent/run_queue.h"
 #include "agent/runtime_config.h"
+#include "agent/skills.h"
+#include "agent/workspace.h"
 #include "common/async.h"
 #include "config/config.h"
+#include "cron/cron_service.h"
+#include "tools/approvals.h"
+#include "tools/builtin_tools.h"
 #include "hooks/hook_bus.h"
 #include "sessions/router.h"
 #include "sessions/run_store.h"
@@ -80,6 +86,22 @@ class Pipeline : public agent::ToolHost {
   // The channel a session key or address belongs to ("" when unknown), for access checks.
   std::string ChannelOfKey(std::string_view key);
 
+  // Chat commands (SPEC §7.1), answered by the kernel in the session's turn instead of the agent:
+  // /new, /reset, /status, /compact, /model [ref], /help. Anything else (also other "/words") is
+  // an ordinary message for the agent.
+  struct ChatCommand {
+    std::string name;  // "new", "reset", "status", "compact", "model", "help"
+    std::string arg;   // the rest of the line, trimmed
+  };
+  static std::optional<ChatCommand> ParseChatCommand(std::string_view text);
+
+  // Exec approvals (tools.exec.security "ask") waiting for a human.
+  tools::ApprovalBroker& approvals() { return approvals_; }
+  // Scheduled jobs (SPEC §13); control methods cron.* call it.
+  cron::CronService& cron() { return *cron_; }
+  // The worker pool for blocking work (file tools, extension callbacks).
+  asio::thread_pool& workers() { return workers_; }
+
   // Control plane (docs/CONTROL-PLANE.md).
   asio::awaitable<Result<json::value>> AgentTurn(json::value params);
   Result<json::value> SessionsList(const json::value& params);
@@ -90,7 +112,8 @@ class Pipeline : public agent::ToolHost {
   Result<json::value> SessionsDelete(const json::value& params);
   Result<json::value> OutboxList(const json::value& params);
 
-  // agent::ToolHost
+  // agent::ToolHost: kernel tools (sessions_*, message, cron), built-in tools (files, exec,
+  // web_fetch), then app and extension tools, filtered by agents.<id>.tools.allow/deny.
   std::vector<agent::ToolSpec> ToolsFor(const std::string& agent_id) override;
   asio::awaitable<agent::ToolOutcome> Invoke(std::string name, json::value input, agent::ToolContext context) override;
 
@@ -113,6 +136,44 @@ class Pipeline : public agent::ToolHost {
   agent::RunObserver ObserverFor(const sessions::RunRecord& run, const std::string& session_key);
   const agent::AgentSettings& SettingsFor(const std::string& agent_id);
   std::string AgentFor(std::string agent_id) const;
+  // The full system prompt of a run: the agent's instructions, workspace bootstrap files, skills
+  // and runtime facts (SPEC §8.1). Files are re-read at most every few seconds.
+  std::string SystemPromptFor(const agent::AgentSettings& settings, const json::value& metadata, int64_t now_ms);
+  // Creates every configured agent's workspace and its missing bootstrap files (start, reload).
+  void PrepareWorkspaces();
+  // Queues a run that no channel message started (cron, heartbeat, sessions_send): the message is
+  // stored as the session's user message. Returns the run id (0 when `idempotency` already ran).
+  struct SyntheticRun {
+    std::string session_key, agent_id, kind = "control", origin, message;
+    std::optional<std::string> reply_address, idempotency;
+    json::value metadata = json::object();
+    bool fresh_session = false;  // end the active session with this key first (isolated cron runs)
+  };
+  Result<int64_t> QueueSynthetic(const SyntheticRun& spec);
+  // chat commands (pipeline_commands.cpp)
+  asio::awaitable<std::string> RunChatCommand(ChatCommand command, sessions::RunRecord run,
+                                              sessions::SessionEntry session);
+  std::string StatusText(const sessions::SessionEntry& session, const agent::AgentSettings& settings);
+  // compaction (pipeline_compaction.cpp): summarises older turns when the history passes the
+  // threshold (or always with force). Returns a one-line report, "" when nothing was compacted.
+  asio::awaitable<Result<std::string>> Compact(sessions::SessionEntry session, agent::AgentSettings settings,
+                                               int64_t run_id, bool force);
+  struct ModelView {
+    std::vector<agent::ChatMessage> messages;
+    std::vector<int64_t> ids;  // the stored message behind each entry
+  };
+  ModelView ModelHistoryView(int64_t session_id, int64_t run_id);
+  // kernel tools (pipeline_tools.cpp)
+  static const std::vector<agent::ToolSpec>& KernelToolSpecs();
+  asio::awaitable<agent::ToolOutcome> InvokeKernelTool(std::string name, json::value input, agent::ToolContext context);
+  asio::awaitable<agent::ToolOutcome> SessionsSendTool(json::value input, agent::ToolContext context);
+  tools::BuiltinCall BuiltinCallFor(const agent::ToolContext& context);
+  // cron and heartbeat (pipeline_cron.cpp)
+  void FireCronJob(const cron::CronJob& job, std::string_view reason);
+  void ConfigureCronAndHeartbeats();
+  void ArmHeartbeat(const std::string& agent_id, std::chrono::milliseconds every);
+  void RunHeartbeat(const std::string& agent_id);
+  void AfterRun(const sessions::RunRecord& run, const agent::RunResult& result);
   // outbox
   void KickOutbox(std::chrono::milliseconds delay = std::chrono::milliseconds(0));
   void DrainOutbox();
@@ -151,6 +212,17 @@ class Pipeline : public agent::ToolHost {
   int64_t store_retry_at_ = 0;               // after a database error: no outbox work before this
   std::map<int64_t, std::vector<std::shared_ptr<Pending<json::value>>>> waiters_;  // run → control callers
   bool stopped_ = false;
+  asio::thread_pool workers_{2};
+  tools::ApprovalBroker approvals_;
+  std::unique_ptr<tools::BuiltinTools> builtin_tools_;
+  std::unique_ptr<cron::CronService> cron_;
+  std::map<std::string, std::unique_ptr<asio::steady_timer>> heartbeats_;  // agent id → timer
+  struct PromptCache {
+    int64_t built_at_ms = 0;
+    std::vector<agent::PromptFile> bootstrap;
+    std::vector<agent::Skill> skills;
+  };
+  std::map<std::string, PromptCache> prompt_cache_;  // agent id → workspace parts
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

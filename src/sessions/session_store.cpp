@@ -115,7 +115,8 @@ Result<std::optional<SessionEntry>> QueryOneSession(store::Database& db, std::st
 }
 
 bool IsKnownRole(std::string_view role) {
-  return role == "system" || role == "user" || role == "assistant" || role == "tool";
+  return role == "system" || role == "user" || role == "assistant" || role == "tool" || role == "summary" ||
+         role == "command";
 }
 
 void PutOpt(json::object& o, std::string_view key, const std::optional<std::string>& v) {
@@ -295,24 +296,53 @@ Result<std::vector<StoredMessage>> SessionStore::History(int64_t session_id, int
   return out;
 }
 
-Result<std::vector<NewMessage>> SessionStore::ModelWindow(int64_t session_id, int64_t limit) {
-  std::vector<NewMessage> out;
-  OC_TRY(db_.Query("SELECT role, content, tool_calls, tool_call_id, tool_name, run_id FROM messages "
-                   "WHERE session_id = ?1 ORDER BY seq DESC LIMIT ?2",
+Result<std::vector<StoredMessage>> SessionStore::ModelWindow(int64_t session_id, int64_t limit) {
+  std::vector<StoredMessage> out;
+  OC_TRY(db_.Query("SELECT id, seq, role, content, tool_calls, tool_call_id, tool_name, run_id FROM messages "
+                   "WHERE session_id = ?1 AND compacted = 0 ORDER BY seq DESC LIMIT ?2",
                    {session_id, limit > 0 ? limit : int64_t{-1}},
                    [&](const Row& row) {
-                     NewMessage m;
-                     m.role = row.Text(0);
-                     m.content = row.Text(1);
-                     if (!row.IsNull(2)) m.tool_calls = ReadToolCalls(row.OptText(2));
-                     m.tool_call_id = row.OptText(3);
-                     m.tool_name = row.OptText(4);
-                     m.run_id = row.OptInt(5);
+                     StoredMessage m;
+                     m.id = row.Int(0);
+                     m.session_id = session_id;
+                     m.seq = row.Int(1);
+                     m.role = row.Text(2);
+                     m.content = row.Text(3);
+                     if (!row.IsNull(4)) m.tool_calls = ReadToolCalls(row.OptText(4));
+                     m.tool_call_id = row.OptText(5);
+                     m.tool_name = row.OptText(6);
+                     m.run_id = row.OptInt(7);
                      out.push_back(std::move(m));
                    })
              .status());
   std::reverse(out.begin(), out.end());
   return out;
+}
+
+Result<int64_t> SessionStore::MarkCompacted(int64_t session_id, const std::vector<int64_t>& message_ids) {
+  int64_t marked = 0;
+  Status st = db_.InTransaction([&]() -> Status {
+    for (int64_t id : message_ids) {
+      OC_ASSIGN(int64_t n, db_.Update("UPDATE messages SET compacted = 1 WHERE id = ?1 AND session_id = ?2",
+                                      {id, session_id}));
+      marked += n;
+    }
+    return Status::Ok();
+  });
+  if (!st.ok()) return st.error();
+  return marked;
+}
+
+Result<int64_t> SessionStore::CompactedCount(int64_t session_id) {
+  OC_ASSIGN(auto n, db_.QueryInt("SELECT count(*) FROM messages WHERE session_id = ?1 AND compacted = 1", {session_id}));
+  return n.value_or(0);
+}
+
+Status SessionStore::SetMetadata(int64_t session_id, const json::value& metadata) {
+  OC_ASSIGN(int64_t changed, db_.Update("UPDATE sessions SET metadata = ?2 WHERE id = ?1",
+                                        {session_id, OptParam(SerializeColumn(metadata))}));
+  if (changed == 0) return MakeError(ErrorCode::kNotFound, "no session with id " + std::to_string(session_id));
+  return Status::Ok();
 }
 
 Status SessionStore::AttachRun(int64_t message_id, int64_t run_id) {

@@ -54,7 +54,9 @@ struct ToolCallRecord {
 };
 
 struct NewMessage {
-  std::string role;  // system | user | assistant | tool
+  // system | user | assistant | tool, and two the model never sees as such: summary (the summary
+  // that replaced compacted turns, SPEC §7.1) and command (the kernel's answer to a chat command).
+  std::string role;
   std::string content;
   std::vector<ToolCallRecord> tool_calls;  // assistant
   std::optional<std::string> tool_call_id, tool_name;  // tool
@@ -115,10 +117,17 @@ class SessionStore {
   // given). kNotFound for an unknown session.
   Result<std::vector<StoredMessage>> History(int64_t session_id, int64_t limit = 0,
                                              std::optional<int64_t> before_seq = std::nullopt);
-  // The last `limit` messages (all when limit <= 0) in ascending order, with only what a model sees:
-  // role, content, tool calls, tool call id and name, and run_id. The run's hot path: no metadata
-  // is parsed. An unknown session has no messages.
-  Result<std::vector<NewMessage>> ModelWindow(int64_t session_id, int64_t limit);
+  // The last `limit` messages not compacted (all when limit <= 0) in ascending order, with only
+  // what a model sees: id, seq, role, content, tool calls, tool call id and name, and run_id. The
+  // run's hot path: no metadata is parsed. An unknown session has no messages.
+  Result<std::vector<StoredMessage>> ModelWindow(int64_t session_id, int64_t limit);
+  // Marks messages as compacted: they stay in the history but ModelWindow skips them. Ids of other
+  // sessions are ignored. Returns how many were marked.
+  Result<int64_t> MarkCompacted(int64_t session_id, const std::vector<int64_t>& message_ids);
+  // Messages of the session marked compacted.
+  Result<int64_t> CompactedCount(int64_t session_id);
+  // Replaces the session's metadata object (e.g. {model} set by /model). kNotFound for an unknown id.
+  Status SetMetadata(int64_t session_id, const json::value& metadata);
   // Records which run answers an inbound message (the run is created after its message).
   // kNotFound for an unknown message.
   Status AttachRun(int64_t message_id, int64_t run_id);

@@ -657,5 +657,38 @@ TEST_F(SessionStoreTest, MessageToJson) {
   EXPECT_EQ(tool.ToJson(), minimal) << json::serialize(tool.ToJson());
 }
 
+
+TEST_F(SessionStoreTest, CompactedMessagesStayInHistoryButLeaveTheModelWindow) {
+  SessionEntry s = Create("k1");
+  std::vector<int64_t> ids;
+  for (int i = 1; i <= 4; ++i) ids.push_back(Add(s.id, "user", "m" + std::to_string(i)).id);
+  StoredMessage summary = Add(s.id, "summary", "the gist of m1 and m2");
+  SessionEntry other = Create("k2");
+  int64_t foreign = Add(other.id, "user", "elsewhere").id;
+  auto marked = store_->MarkCompacted(s.id, {ids[0], ids[1], foreign});
+  ASSERT_TRUE(marked.ok());
+  EXPECT_EQ(*marked, 2);  // the other session's message is not touched
+  auto window = store_->ModelWindow(s.id, 0);
+  ASSERT_TRUE(window.ok());
+  ASSERT_EQ(window->size(), 3u);
+  EXPECT_EQ(window->at(0).content, "m3");
+  EXPECT_EQ(window->at(0).seq, 3);
+  EXPECT_EQ(window->at(0).id, ids[2]);
+  EXPECT_EQ(window->at(2).role, "summary");
+  EXPECT_EQ(window->at(2).id, summary.id);
+  EXPECT_EQ(Contents(s.id).size(), 5u);  // the full history keeps the originals
+  EXPECT_EQ(store_->CompactedCount(s.id).value(), 2);
+  EXPECT_EQ(store_->ModelWindow(other.id, 0)->size(), 1u);
+}
+
+TEST_F(SessionStoreTest, MetadataCanBeReplaced) {
+  SessionEntry s = Create("k1");
+  ASSERT_TRUE(store_->SetMetadata(s.id, json::object{{"model", "openai/gpt-4o"}}).ok());
+  auto got = store_->GetById(s.id);
+  ASSERT_TRUE(got.ok() && *got);
+  EXPECT_EQ((*got)->metadata.at("model").as_string(), "openai/gpt-4o");
+  EXPECT_EQ(store_->SetMetadata(s.id + 99, json::object{}).error().code, ErrorCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace oc::sessions

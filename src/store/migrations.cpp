@@ -97,12 +97,11 @@ CREATE INDEX outbox_pending_by_target ON outbox(channel_id, target, id) WHERE st
 CREATE INDEX outbox_by_session ON outbox(session_id);
 )sql";
 
-// Compaction (SPEC §7.1): messages with seq <= compacted_through are no longer sent to the model;
-// summary_message_id is the summary that replaces them (a message with role "summary").
+// Compaction (SPEC §7.1): a compacted message stays in the history but is no longer sent to the
+// model; the summary that replaces them is a message with role "summary".
 // Cron jobs (SPEC §13).
 constexpr std::string_view kV2 = R"sql(
-ALTER TABLE sessions ADD COLUMN compacted_through INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE sessions ADD COLUMN summary_message_id INTEGER;
+ALTER TABLE messages ADD COLUMN compacted INTEGER NOT NULL DEFAULT 0;
 
 CREATE TABLE cron_jobs (
   id           TEXT PRIMARY KEY,            -- "job-<random hex>" unless given
@@ -113,9 +112,9 @@ CREATE TABLE cron_jobs (
   message      TEXT NOT NULL,
   deliver      TEXT,                        -- JSON {channel, to} or NULL
   enabled      INTEGER NOT NULL DEFAULT 1,
-  next_run_at  INTEGER,                     -- NULL: nothing more to run (a finished one-shot)
+  next_run_at  INTEGER,                     -- NULL: nothing to run (disabled, or a finished one-shot)
   last_run_at  INTEGER,
-  last_status  TEXT,                        -- ok | error | skipped
+  last_status  TEXT,                        -- NULL (never fired) | running | ok | error
   last_error   TEXT,
   run_count    INTEGER NOT NULL DEFAULT 0,
   created_at   INTEGER NOT NULL,

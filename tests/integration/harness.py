@@ -145,6 +145,7 @@ class WsClient:
 
     def _recv(self, timeout):
         self.sock.settimeout(timeout)
+        message = None  # a text message in fragments: the first frame, then continuations until FIN
         while True:
             b0, b1 = self._read_exact(2)
             length = b1 & 0x7F
@@ -153,11 +154,17 @@ class WsClient:
             elif length == 127:
                 length = struct.unpack(">Q", self._read_exact(8))[0]
             payload = self._read_exact(length)
-            opcode = b0 & 0x0F
+            opcode, fin = b0 & 0x0F, bool(b0 & 0x80)
             if opcode == 8:
                 raise ConnectionError("websocket closed")
             if opcode == 1:
-                return json.loads(payload)
+                message = payload
+            elif opcode == 0 and message is not None:
+                message += payload
+            else:
+                continue  # ping/pong, or a stray continuation
+            if fin:
+                return json.loads(message)
 
     def send_frame(self, frame):
         self._send(frame)

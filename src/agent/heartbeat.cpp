@@ -1,0 +1,106 @@
+// HEARTBEAT.md reading and HEARTBEAT_OK recognition.
+#include "agent/heartbeat.h"
+
+#include <cctype>
+#include <fstream>
+#include <sstream>
+
+#include "agent/workspace.h"
+
+namespace oc::agent {
+namespace {
+
+constexpr size_t kMaxHeartbeatChars = 20000;
+constexpr size_t kShortReplyChars = 300;
+constexpr size_t kMaxReadBytes = 256 * 1024;
+
+std::string_view Trim(std::string_view s) {
+  size_t b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string_view::npos) return {};
+  size_t e = s.find_last_not_of(" \t\r\n");
+  return s.substr(b, e - b + 1);
+}
+
+// Removes <!-- ... --> (an unterminated comment runs to the end).
+std::string StripHtmlComments(std::string_view text) {
+  std::string out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t open = text.find("<!--", pos);
+    if (open == std::string_view::npos) {
+      out.append(text.substr(pos));
+      break;
+    }
+    out.append(text.substr(pos, open - pos));
+    size_t close = text.find("-->", open + 4);
+    if (close == std::string_view::npos) break;
+    pos = close + 3;
+  }
+  return out;
+}
+
+// A line that asks for nothing: blank, a heading, or a list item / checkbox with no text.
+bool IsEmptyLine(std::string_view line) {
+  line = Trim(line);
+  if (line.empty() || line.front() == '#') return true;
+  size_t digits = 0;
+  while (digits < line.size() && std::isdigit(static_cast<unsigned char>(line[digits]))) ++digits;
+  if (digits > 0 && digits < line.size() && (line[digits] == '.' || line[digits] == ')')) line.remove_prefix(digits + 1);
+  else if (line.front() == '-' || line.front() == '*' || line.front() == '+') line.remove_prefix(1);
+  else return false;
+  line = Trim(line);
+  if (line == "[ ]" || line == "[x]" || line == "[X]" || line == "[]") return true;
+  return line.empty();
+}
+
+bool IsWrapper(char c) {
+  return std::isspace(static_cast<unsigned char>(c)) || std::string_view("*_`~\"'.!,:;-=>#()[]").find(c) != std::string_view::npos;
+}
+
+bool IsWordChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
+
+}  // namespace
+
+std::optional<std::string> HeartbeatPrompt(const std::filesystem::path& workspace) {
+  std::ifstream in(workspace / "HEARTBEAT.md", std::ios::binary);
+  if (!in) return std::nullopt;
+  // Only the head of an oversized file is read: the prompt keeps kMaxHeartbeatChars of it anyway.
+  std::string text(kMaxReadBytes, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  std::string checklist = StripHtmlComments(text);
+  bool has_task = false;
+  std::istringstream lines(checklist);
+  for (std::string line; !has_task && std::getline(lines, line);) has_task = !IsEmptyLine(line);
+  if (!has_task) return std::nullopt;
+  std::string body(Trim(CutAtLineBoundary(Trim(checklist), kMaxHeartbeatChars)));
+  return "This is a scheduled heartbeat check, not a message from the user. Follow the checklist from "
+         "HEARTBEAT.md in your workspace, shown below. Do not bring up old tasks from earlier chats that "
+         "it does not ask for. If nothing needs the user's attention, reply with exactly " +
+         std::string(kHeartbeatOk) +
+         " and nothing else; otherwise reply with only what the user should know.\n\nHEARTBEAT.md:\n" + body;
+}
+
+bool IsHeartbeatOk(std::string_view reply) {
+  std::string_view t = Trim(reply);
+  std::string_view s = t;
+  while (!s.empty() && IsWrapper(s.front())) s.remove_prefix(1);
+  while (!s.empty() && IsWrapper(s.back())) s.remove_suffix(1);
+  // Inside a longer reply, Markdown underscores may touch the token ("__HEARTBEAT_OK__ quiet"):
+  // skip them, but a letter or digit there means another word (HEARTBEAT_OKAY, MY_HEARTBEAT_OK).
+  if (s == kHeartbeatOk) return true;
+  if (t.size() > kShortReplyChars) return false;
+  if (s.starts_with(kHeartbeatOk)) {
+    std::string_view after = s.substr(kHeartbeatOk.size());
+    while (!after.empty() && after.front() == '_') after.remove_prefix(1);
+    if (after.empty() || !IsWordChar(after.front())) return true;
+  }
+  if (s.ends_with(kHeartbeatOk)) {
+    std::string_view before = s.substr(0, s.size() - kHeartbeatOk.size());
+    while (!before.empty() && before.back() == '_') before.remove_suffix(1);
+    if (before.empty() || !IsWordChar(before.back())) return true;
+  }
+  return false;
+}
+
+}  // namespace oc::agent
