@@ -141,15 +141,21 @@ class Pipeline : public agent::ToolHost {
   std::string SystemPromptFor(const agent::AgentSettings& settings, const json::value& metadata, int64_t now_ms);
   // Creates every configured agent's workspace and its missing bootstrap files (start, reload).
   void PrepareWorkspaces();
-  // Queues a run that no channel message started (cron, heartbeat, sessions_send): the message is
-  // stored as the session's user message. Returns the run id (0 when `idempotency` already ran).
+  // Queues a run that no channel message started (control-plane `agent`, cron, heartbeat,
+  // sessions_send): the message is stored as the session's user message. Returns the run id; when a
+  // run with the same `idempotency` key exists, that run's id and nothing is queued.
   struct SyntheticRun {
     std::string session_key, agent_id, kind = "control", origin, message;
+    std::optional<std::string> channel_id;
     std::optional<std::string> reply_address, idempotency;
     json::value metadata = json::object();
     bool fresh_session = false;  // end the active session with this key first (isolated cron runs)
   };
   Result<int64_t> QueueSynthetic(const SyntheticRun& spec);
+  // The run's summary once it has finished; nullopt when `timeout` passes first.
+  asio::awaitable<std::optional<json::value>> AwaitRun(int64_t run_id, std::chrono::milliseconds timeout);
+  // Hands the run's summary to everyone waiting in AwaitRun.
+  void AnswerWaiters(int64_t run_id);
   // chat commands (pipeline_commands.cpp)
   asio::awaitable<std::string> RunChatCommand(ChatCommand command, sessions::RunRecord run,
                                               sessions::SessionEntry session);

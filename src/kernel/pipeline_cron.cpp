@@ -22,7 +22,7 @@ Result<int64_t> Pipeline::QueueSynthetic(const SyntheticRun& spec) {
   if (spec.idempotency) {
     auto existing = runs_.FindByIdempotencyKey(*spec.idempotency);
     if (!existing.ok()) return existing.error();
-    if (*existing) return int64_t{0};
+    if (*existing) return (*existing)->id;
   }
   bool created = false;
   std::optional<sessions::SessionEntry> ended;
@@ -34,7 +34,7 @@ Result<int64_t> Pipeline::QueueSynthetic(const SyntheticRun& spec) {
         OC_ASSIGN(ended, sessions_.End(spec.session_key, "new " + spec.origin + " run"));
       }
     }
-    sessions::SessionSpec s{spec.session_key, spec.agent_id, spec.kind, {}, {}, {}};
+    sessions::SessionSpec s{spec.session_key, spec.agent_id, spec.kind, spec.channel_id, {}, {}};
     OC_ASSIGN(sessions::SessionEntry session, sessions_.GetOrCreate(s, &created));
     session_id = session.id;
     sessions::NewMessage msg;

@@ -6,8 +6,11 @@
 
 #include "agent/system_prompt.h"
 #include "kernel/pipeline.h"
+#include "kernel/pipeline_params.h"
 
 namespace oc::kernel {
+using internal::IntOr;
+using internal::Str;
 namespace {
 
 constexpr int64_t kPromptRefreshMs = 5000;  // workspace files and skills are re-read at most this often
@@ -72,16 +75,6 @@ agent::ToolOutcome Out(const Result<json::value>& r) {
   return {json::serialize(*r), false};
 }
 
-int64_t IntOr(const json::object& o, std::string_view key, int64_t fallback) {
-  auto it = o.find(key);
-  return it != o.end() && it->value().is_int64() ? it->value().as_int64() : fallback;
-}
-
-std::string StrOf(const json::object& o, std::string_view key) {
-  auto it = o.find(key);
-  return it != o.end() && it->value().is_string() ? std::string(it->value().as_string()) : std::string();
-}
-
 tools::ToolLimits LimitsFromConfig(const json::value& root) {
   tools::ToolLimits l;
   auto num = [&](std::string_view path) -> std::optional<int64_t> {
@@ -127,14 +120,14 @@ asio::awaitable<agent::ToolOutcome> Pipeline::InvokeKernelTool(std::string name,
   const json::object& in = input.is_object() ? input.as_object() : empty;
   if (name == "sessions_list") {
     json::object params{{"limit", std::clamp<int64_t>(IntOr(in, "limit", 20), 1, 200)}};
-    if (auto ch = StrOf(in, "channel"); !ch.empty()) params["channelId"] = ch;
+    if (auto ch = Str(in, "channel"); !ch.empty()) params["channelId"] = ch;
     auto ended = in.find("includeEnded");
     if (ended == in.end() || !ended->value().is_bool() || !ended->value().as_bool()) params["active"] = true;
     co_return Out(SessionsList(params));
   }
   if (name == "sessions_history") {
     int64_t limit = std::clamp<int64_t>(IntOr(in, "limit", 20), 1, 100);
-    auto r = SessionsHistory(json::object{{"key", StrOf(in, "sessionKey")}, {"limit", limit}});
+    auto r = SessionsHistory(json::object{{"key", Str(in, "sessionKey")}, {"limit", limit}});
     if (!r.ok()) co_return Out(r);
     json::array lines;
     for (const auto& m : r->at("messages").as_array()) {
@@ -144,18 +137,18 @@ asio::awaitable<agent::ToolOutcome> Pipeline::InvokeKernelTool(std::string name,
       if (auto tc = o.if_contains("toolCalls")) line["toolCalls"] = *tc;
       lines.push_back(std::move(line));
     }
-    co_return agent::ToolOutcome{json::serialize(json::object{{"sessionKey", StrOf(in, "sessionKey")}, {"messages", std::move(lines)}}), false};
+    co_return agent::ToolOutcome{json::serialize(json::object{{"sessionKey", Str(in, "sessionKey")}, {"messages", std::move(lines)}}), false};
   }
   if (name == "sessions_send") co_return co_await SessionsSendTool(std::move(input), std::move(context));
   if (name == "message") {
-    std::string channel = StrOf(in, "channel"), to = StrOf(in, "to"), text = StrOf(in, "text");
+    std::string channel = Str(in, "channel"), to = Str(in, "to"), text = Str(in, "text");
     if (channel.empty() || to.empty() || text.empty())
       co_return agent::ToolOutcome{"error: channel, to and text are required", true};
     co_return Out(Dispatch(json::object{{"sessionKey", channel + ":" + to}, {"content", text},
                                         {"metadata", json::object{{"fromSession", context.session_key}}}}));
   }
   if (name == "cron") {
-    std::string action = StrOf(in, "action");
+    std::string action = Str(in, "action");
     json::object params = in;
     params.erase("action");
     if (action == "list") co_return Out(cron_->List(params));
@@ -177,7 +170,7 @@ asio::awaitable<agent::ToolOutcome> Pipeline::SessionsSendTool(json::value input
   auto alive = alive_;
   const json::object empty;
   const json::object& in = input.is_object() ? input.as_object() : empty;
-  std::string key = StrOf(in, "sessionKey"), message = StrOf(in, "message");
+  std::string key = Str(in, "sessionKey"), message = Str(in, "message");
   if (key.empty() || message.empty()) co_return agent::ToolOutcome{"error: sessionKey and message are required", true};
   if (key == context.session_key)
     co_return agent::ToolOutcome{"error: a session cannot send to itself (its turn is the one running)", true};
@@ -195,9 +188,7 @@ asio::awaitable<agent::ToolOutcome> Pipeline::SessionsSendTool(json::value input
   int64_t wait_s = std::clamp<int64_t>(IntOr(in, "waitSeconds", 0), 0, 300);
   if (wait_s == 0)
     co_return agent::ToolOutcome{json::serialize(json::object{{"runId", std::to_string(*run_id)}, {"status", "queued"}}), false};
-  auto waiter = std::make_shared<Pending<json::value>>(io_.get_executor());
-  waiters_[*run_id].push_back(waiter);
-  auto done = co_await waiter->Wait(std::chrono::seconds(wait_s));
+  auto done = co_await AwaitRun(*run_id, std::chrono::seconds(wait_s));
   if (!*alive) co_return agent::ToolOutcome{"error: the gateway is stopping", true};
   if (!done)
     co_return agent::ToolOutcome{json::serialize(json::object{{"runId", std::to_string(*run_id)}, {"status", "running"}}), false};

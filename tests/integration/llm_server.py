@@ -1,18 +1,24 @@
-"""The scripted test LLM server (`oc-test-llm`, OpenAI chat-completions wire format) from Python.
+"""The scripted test LLM server (`oc-test-llm`) from Python. It speaks four wire formats, each at
+its platform's own endpoint: OpenAI chat completions (`/v1/chat/completions`), Anthropic Messages
+(`/v1/messages`), Gemini (`/v1beta/models/<model>:generateContent` / `:streamGenerateContent`) and
+Ollama's native `/api/chat`.
 
     with LlmServer.start() as llm:                       # or: llm = LlmServer.start(); ...; llm.stop()
         llm.script({"match": "weather", "toolCalls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}]},
                    {"content": "It is sunny."})
-        config = {"models": {"providers": {"local": {"baseUrl": llm.base_url, ...}}}}
+        config = {"models": {"providers": {"local": {"api": "gemini", "baseUrl": llm.url_for("gemini"), ...}}}}
         ...
-        body = llm.requests()[-1]["body"]                 # what the kernel sent
+        req = llm.requests()[-1]                          # what the kernel sent
+        req["format"], req["body"], req["messages"]       # "gemini", the raw body, normalised messages
 
-Each chat request takes the first queued step whose `match` is a substring of the last user
-message (steps without `match` fit any request); with no fitting step the answer is
-"echo: <last message content>" ("tool result: <content>" after a tool message).
-Step fields (all optional): match, delayMs, chunkDelayMs, status, error {message,type,param,code},
-retryAfter, headers, content, chunkChars, toolCalls [{id?, name, arguments}], finishReason,
-usage {prompt_tokens, completion_tokens}, model, dropAfterChunks, hang, rawBody, rawChunks.
+Each chat request (any format) takes the first queued step whose `match` is a substring of the
+last user message (steps without `match` fit any request); with no fitting step the answer is
+"echo: <last message content>" ("tool result: <content>" after a tool result).
+Step fields (all optional): match, delayMs, chunkDelayMs, status, error {message,type,param,code,
+status,details}, retryAfter, headers, content, chunkChars, toolCalls [{id?, name, arguments}],
+finishReason (OpenAI words: stop, length, tool_calls, content_filter; mapped to each format's own),
+usage {prompt_tokens, completion_tokens}, model, dropAfterChunks, errorAfterChunks (a 200 stream
+that carries that many pieces, then the format's in-stream error), hang, rawBody, rawChunks.
 See tests/llm_server/llm_script.h for the exact behaviour.
 """
 import json
@@ -46,6 +52,11 @@ class _ClassOrInstanceMethod:
         return lambda *a, **kw: self.func(obj, *a, **kw)
 
 
+# The `api` of a models.providers entry → the wire format the server records for it.
+FORMAT_OF_API = {"openai-completions": "openai", "anthropic-messages": "anthropic", "gemini": "gemini",
+                 "ollama": "ollama"}
+
+
 class LlmServer:
     def __init__(self, host="127.0.0.1", port=0, verbose=False, max_recorded=None):
         """max_recorded: how many chat requests /_requests keeps (server default 10000; 0 for
@@ -57,6 +68,7 @@ class LlmServer:
         self.proc = None
         self.port = None
         self.base_url = None
+        self.root_url = None
 
     @_ClassOrInstanceMethod
     def start(self, timeout=10.0):
@@ -71,8 +83,16 @@ class LlmServer:
             self.stop()
             raise RuntimeError(f"oc-test-llm printed {line!r} instead of PORT <n>")
         self.port = int(line.split()[1])
-        self.base_url = f"http://{self.host}:{self.port}/v1"
+        self.root_url = f"http://{self.host}:{self.port}"
+        self.base_url = f"{self.root_url}/v1"
         return self
+
+    def url_for(self, api):
+        """The provider baseUrl for a models.providers `api`: OpenAI-style clients append
+        /chat/completions to .../v1; the others are given the server's root."""
+        if api not in FORMAT_OF_API:
+            raise ValueError(f"unknown api {api!r}")
+        return self.base_url if api == "openai-completions" else self.root_url
 
     def _read_port_line(self, timeout):
         fd = self.proc.stdout.fileno()
@@ -108,7 +128,11 @@ class LlmServer:
         return self._call("POST", "/_script", {"steps": list(steps)})["queued"]
 
     def requests(self):
-        """The recorded chat requests, oldest first: [{path, authorization, headers, body}] (last 10000)."""
+        """The recorded chat requests, oldest first (last 10000): [{format (openai|anthropic|gemini|ollama),
+        path, query, authorization, apiKey (as the format carries it), headers, body (raw), model, stream,
+        messages, tools}]. messages/tools are normalised the same for every format (absent when the
+        request was refused): messages [{role: system|user|assistant|tool, content, toolCalls?
+        [{id?, name, arguments}], toolCallId?, name?}], tools [{name, description?, parameters?}]."""
         return self._call("GET", "/_requests")["requests"]
 
     def reset(self):

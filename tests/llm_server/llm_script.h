@@ -1,14 +1,27 @@
 // The scripted behaviour of the test LLM server, free of I/O: it routes a request, records chat
-// requests, picks the script step for each, and renders OpenAI chat-completions bodies (whole, or
-// as the list of Server-Sent Events a stream is made of). server.cpp only moves these bytes.
+// requests, picks the script step for each, and renders the answer in the wire format of the
+// endpoint that was called (whole, or as the pieces a stream is made of). server.cpp only moves
+// these bytes. Endpoints (wire.h, render_*.cpp):
+//   POST /v1/chat/completions, /chat/completions         OpenAI chat completions (SSE when stream)
+//   POST /v1/messages                                     Anthropic Messages (SSE when stream)
+//   POST /v1beta/models/<model>:generateContent           Gemini (also under /v1/models/...)
+//   POST /v1beta/models/<model>:streamGenerateContent     Gemini, SSE with ?alt=sse, else a JSON array
+//   POST /api/chat                                        Ollama native (NDJSON unless stream:false)
+//   GET /v1/models, /models                               OpenAI model list
+//   POST /_script, POST /_reset, GET /_requests, GET /_stats   control
 //
 // Script steps are JSON objects (all fields optional; unknown fields are rejected so typos in tests
-// fail loudly): match, delayMs, chunkDelayMs, status, error {message,type,param,code}, retryAfter,
-// headers {name: value}, content, chunkChars, toolCalls [{id?, name, arguments}], finishReason,
-// usage {prompt_tokens, completion_tokens}, model, dropAfterChunks, hang, rawBody, rawChunks.
-// A chat request takes the first queued step whose `match` is a substring of the last user
-// message's text (a step without `match` fits any request); when none fits, the answer echoes the
-// last message. Threading: not thread-safe; the server uses it from its one io_context thread.
+// fail loudly): match, delayMs, chunkDelayMs, status, error {message,type,param,code,status,details},
+// retryAfter, headers {name: value}, content, chunkChars, toolCalls [{id?, name, arguments}],
+// finishReason, usage {prompt_tokens, completion_tokens}, model, dropAfterChunks, errorAfterChunks,
+// hang, rawBody, rawChunks. One step drives every format: `error` (or a status >= 400) answers with
+// the format's own error object (OpenAI {error:{message,type,param,code}}, Anthropic
+// {type:"error",error:{type,message}}, Gemini {error:{code,message,status}}, Ollama {error:"..."});
+// with `errorAfterChunks` n the answer is a 200 stream that carries n content pieces and then the
+// format's in-stream error. A chat request takes the first queued step whose `match` is a substring
+// of the last user message's text (a step without `match` fits any request); when none fits, the
+// answer echoes the last message ("tool result: <content>" after a tool result). Threading: not
+// thread-safe; the server uses it from its one io_context thread.
 #pragma once
 
 #include <cstddef>
@@ -26,7 +39,8 @@
 namespace oc::testllm {
 
 struct ScriptedToolCall {
-  std::string id;         // "call_<n>" unless given
+  std::string id;  // "call_<n>" unless given (formats with their own id style restyle default ids)
+  bool explicit_id = false;
   std::string name;
   std::string arguments;  // JSON text; an object in the step is serialised
 };
@@ -47,6 +61,7 @@ struct ScriptStep {
   std::optional<int64_t> completion_tokens;
   std::optional<std::string> model;
   std::optional<size_t> drop_after_chunks;
+  std::optional<size_t> error_after_chunks;
   bool hang = false;
   std::optional<std::string> raw_body;
   std::optional<std::vector<std::string>> raw_chunks;  // sent verbatim as text/event-stream chunks
@@ -59,6 +74,7 @@ Result<ScriptStep> ParseStep(const json::value& step, int64_t& next_call_id);
 struct IncomingRequest {
   std::string method;  // "GET", "POST", ...
   std::string path;    // target without the query string
+  std::string query;   // after the '?', still percent-encoded ("" when none)
   std::string authorization;
   json::object headers;  // lower-cased names
   std::string body;
@@ -83,6 +99,9 @@ struct PlannedResponse {
 // {"error":{"message","type","param","code"}} as OpenAI sends it.
 std::string ErrorBody(std::string_view message, std::string_view type, json::value param, json::value code);
 
+struct WireOps;
+struct ChatRequest;
+
 class LlmScript {
  public:
   // Keeps the last `max_recorded` chat requests for /_requests (the count in /_stats is exact
@@ -101,7 +120,9 @@ class LlmScript {
   size_t total_requests() const { return total_requests_; }
 
  private:
-  PlannedResponse HandleChat(const IncomingRequest& request);
+  PlannedResponse HandleChat(const IncomingRequest& request, const WireOps& wire);
+  // Keeps a chat request for /_requests; `valid` says whether messages/tools were read.
+  void Record(const IncomingRequest& request, const json::value& body, const ChatRequest& chat, bool valid);
   PlannedResponse HandleScript(const IncomingRequest& request);
   json::object Stats() const;
   json::value RecordedRequests() const;
@@ -112,7 +133,7 @@ class LlmScript {
   std::deque<json::object> recorded_;
   size_t total_requests_ = 0;
   int64_t next_call_id_ = 1;
-  int64_t next_completion_id_ = 1;
+  int64_t next_request_serial_ = 1;
   int64_t connections_open_ = 0;
   int64_t connections_total_ = 0;
 };

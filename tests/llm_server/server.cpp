@@ -1,12 +1,13 @@
-// oc-test-llm: a local server speaking OpenAI's chat-completions wire format, scripted per test
-// (behaviour in llm_script.h; usage in tests/integration/llm_server.py).
+// oc-test-llm: a local server speaking the chat wire formats of OpenAI, Anthropic, Gemini and Ollama,
+// scripted per test (behaviour in llm_script.h; usage in tests/integration/llm_server.py).
 //
 //   oc-test-llm [--host 127.0.0.1] [--port 0] [--max-recorded 10000] [--verbose]
 //
 // Prints "PORT <n>" on stdout once listening (nothing else ever goes to stdout, so a parent that
 // stops reading the pipe cannot block it); exits with 0 on SIGTERM/SIGINT. One io_context thread,
 // one coroutine per connection, HTTP/1.1 keep-alive, TCP_NODELAY (streamed answers are many small
-// writes); streamed answers use chunked transfer encoding, one SSE event per HTTP chunk.
+// writes); streamed answers use chunked transfer encoding, one SSE event (or NDJSON line) per HTTP
+// chunk.
 // Beast stays inside this file.
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -62,7 +63,9 @@ IncomingRequest ToIncoming(http::request<http::string_body>& req) {
   IncomingRequest in;
   in.method = ToStd(req.method_string());
   std::string target = ToStd(req.target());
-  in.path = target.substr(0, target.find('?'));
+  const size_t question = target.find('?');
+  in.path = target.substr(0, question);
+  if (question != std::string::npos) in.query = target.substr(question + 1);
   in.authorization = ToStd(req[http::field::authorization]);
   for (const auto& field : req) {
     std::string name = ToStd(field.name_string());
