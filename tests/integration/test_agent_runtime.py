@@ -334,3 +334,27 @@ class ExtensionTest(PipelineTest):
         self.assertFalse(info["inProcess"]["loaded"])
         self.assertIn("trust", info["inProcess"]["error"])
         self.assertEqual(k.control().call_raw("extension-hello.greet", {})["error"]["code"], "METHOD_NOT_FOUND")
+
+    def test_a_library_built_for_another_abi_is_refused_with_a_clear_error(self):
+        from harness import BUILD
+        import shutil
+        import tempfile
+        lib = os.path.join(BUILD, "src", "extensions", "testdata", "oc_ext_wrong_abi.so")
+        pkg = tempfile.mkdtemp(prefix="wrong-abi-")
+        self.addCleanup(shutil.rmtree, pkg, True)
+        shutil.copy(lib, os.path.join(pkg, "libwrong.so"))
+        with open(os.path.join(pkg, "openclawos.manifest.json"), "w") as f:
+            json.dump({"id": "wrong-abi", "name": "Wrong ABI", "version": "1.0.0", "type": "extension",
+                       "main": "libwrong.so", "protocol": {"version": "1.0"},
+                       "capabilities": {"gateway": {"methods": ["wrong-abi.ping"]},
+                                        "security": {"trustLevel": "verified"}}}, f)
+        cfg = self.config(apps={"wrong-abi": {"trustLevel": "verified"}})
+        k = Kernel(cfg)
+        self.addCleanup(k.cleanup)
+        k.install(pkg)
+        k.start()
+        info = k.control().call("apps.info", {"id": "wrong-abi"})
+        self.assertFalse(info["inProcess"]["loaded"])
+        self.assertIn("built for extension ABI 2, this kernel speaks 1", info["inProcess"]["error"])
+        self.assertIn("wrong-abi", k.output())  # logged as well
+        self.assertTrue(k.control().call("health")["ok"])  # the kernel runs on
