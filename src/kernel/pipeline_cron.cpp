@@ -141,7 +141,9 @@ void Pipeline::RunHeartbeat(const std::string& agent_id) {
     spdlog::debug("agent {}: heartbeat skipped (HEARTBEAT.md missing or empty)", agent_id);
     return;
   }
-  const json::value& own = config_root_.at("agents").at(agent_id);
+  const json::value* own_config = FindPath(config_root_, "agents." + agent_id);
+  if (!own_config) return;  // removed by a reload meanwhile
+  const json::value& own = *own_config;
   SyntheticRun spec;
   spec.agent_id = agent_id;
   spec.origin = "heartbeat";

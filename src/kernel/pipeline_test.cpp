@@ -397,5 +397,59 @@ TEST_F(PipelineTest, APluggedInAgentAnswersForItsId) {
   EXPECT_EQ(echo->seen.size(), 1u);
 }
 
+TEST_F(PipelineTest, ChatCommandsAreAnsweredWithoutTheAgentAndHiddenFromIt) {
+  Queue("alpha:dm", "hello");
+  RunUntil([&] { return host.deliveries.size() == 1; });
+  Queue("alpha:dm", "/status");
+  RunUntil([&] { return host.deliveries.size() == 2; });
+  EXPECT_EQ(echo->seen.size(), 1u);  // the agent did not run for the command
+  std::string status(host.deliveries[1].at("content").as_string());
+  EXPECT_EQ(status.rfind("Session: agent:default:", 0), 0u) << status;
+  EXPECT_NE(status.find("Messages: 3"), std::string::npos) << status;
+  Queue("alpha:dm", "again");
+  RunUntil([&] { return host.deliveries.size() == 3; });
+  ASSERT_EQ(echo->seen.size(), 2u);
+  EXPECT_EQ(echo->seen[1], (std::vector<std::string>{"user:hello", "assistant:echo: hello", "user:again"}));
+  // both are kept in the history, the answer with its own role
+  auto history = History("alpha:dm");
+  ASSERT_EQ(history.size(), 6u);
+  EXPECT_EQ(history[2], "user:/status");
+  EXPECT_EQ(history[3].rfind("command:Session:", 0), 0u) << history[3];
+}
+
+TEST_F(PipelineTest, NewEndsTheSessionInItsTurn) {
+  echo->delay = std::chrono::milliseconds(50);
+  Queue("alpha:dm", "first");
+  Queue("alpha:dm", "/new");  // queued while "first" runs: waits for it
+  RunUntil([&] { return host.deliveries.size() == 2; });
+  Queue("alpha:dm", "second");
+  RunUntil([&] { return host.deliveries.size() == 3; });
+  EXPECT_EQ(host.deliveries[0].at("content"), "echo: first");  // the run before /new was not cut
+  EXPECT_EQ(std::string(host.deliveries[1].at("content").as_string()).rfind("Started a new session", 0), 0u);
+  ASSERT_EQ(echo->seen.size(), 2u);
+  EXPECT_EQ(echo->seen[1], (std::vector<std::string>{"user:second"}));  // a fresh session
+  EXPECT_EQ(Count("SELECT count(*) FROM sessions WHERE active = 0 AND end_reason = 'new'"), 1);
+}
+
+TEST(ChatCommandParse, KnownCommandsWithArgumentsAndBotSuffix) {
+  auto status = Pipeline::ParseChatCommand("  /status  ");
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->name, "status");
+  EXPECT_EQ(status->arg, "");
+  auto model = Pipeline::ParseChatCommand("/MODEL  anthropic/claude-sonnet-4-5 \n");
+  ASSERT_TRUE(model);
+  EXPECT_EQ(model->name, "model");
+  EXPECT_EQ(model->arg, "anthropic/claude-sonnet-4-5");
+  auto addressed = Pipeline::ParseChatCommand("/new@MyAssistantBot");
+  ASSERT_TRUE(addressed);
+  EXPECT_EQ(addressed->name, "new");
+  for (const char* text : {"/reset", "/compact", "/help"}) EXPECT_TRUE(Pipeline::ParseChatCommand(text)) << text;
+}
+
+TEST(ChatCommandParse, EverythingElseIsAMessageForTheAgent) {
+  for (const char* text : {"", "/", "status", "/statusbar", "/etc/passwd is a file", "hello /status", "//status"})
+    EXPECT_FALSE(Pipeline::ParseChatCommand(text)) << text;
+}
+
 }  // namespace
 }  // namespace oc::kernel
