@@ -1,8 +1,12 @@
 // HEARTBEAT.md reading and HEARTBEAT_OK recognition.
 #include "agent/heartbeat.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cctype>
-#include <fstream>
+#include <cerrno>
 #include <sstream>
 
 #include "agent/workspace.h"
@@ -12,7 +16,7 @@ namespace {
 
 constexpr size_t kMaxHeartbeatChars = 20000;
 constexpr size_t kShortReplyChars = 300;
-constexpr size_t kMaxReadBytes = 256 * 1024;
+constexpr size_t kMaxReadBytes = 64 * 1024;  // the prompt keeps kMaxHeartbeatChars of it anyway
 
 std::string_view Trim(std::string_view s) {
   size_t b = s.find_first_not_of(" \t\r\n");
@@ -59,16 +63,39 @@ bool IsWrapper(char c) {
 
 bool IsWordChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
 
+// At most `max_bytes` from the start of the regular file at `path`; nullopt when it is missing,
+// unreadable or not a regular file. O_NONBLOCK keeps the open of a FIFO from waiting for a writer
+// (this runs on the kernel loop); it is cleared before reading.
+std::optional<std::string> ReadHead(const std::filesystem::path& path, size_t max_bytes) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  struct stat st {};
+  int flags = -1;
+  bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  if (regular) flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    ::close(fd);
+    return std::nullopt;
+  }
+  std::string text(max_bytes, '\0');
+  size_t got = 0;
+  while (got < text.size()) {
+    ssize_t n = ::read(fd, text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  text.resize(got);
+  return text;
+}
+
 }  // namespace
 
 std::optional<std::string> HeartbeatPrompt(const std::filesystem::path& workspace) {
-  std::ifstream in(workspace / "HEARTBEAT.md", std::ios::binary);
-  if (!in) return std::nullopt;
-  // Only the head of an oversized file is read: the prompt keeps kMaxHeartbeatChars of it anyway.
-  std::string text(kMaxReadBytes, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<size_t>(in.gcount()));
-  std::string checklist = StripHtmlComments(text);
+  std::optional<std::string> text = ReadHead(workspace / "HEARTBEAT.md", kMaxReadBytes);
+  if (!text) return std::nullopt;
+  std::string checklist = StripHtmlComments(*text);
   bool has_task = false;
   std::istringstream lines(checklist);
   for (std::string line; !has_task && std::getline(lines, line);) has_task = !IsEmptyLine(line);

@@ -11,8 +11,9 @@ namespace oc::agent {
 
 inline constexpr std::string_view kHeartbeatOk = "HEARTBEAT_OK";
 
-// The prompt of a heartbeat turn, built from <workspace>/HEARTBEAT.md. nullopt (no turn is run)
-// when the file is missing or unreadable, or holds nothing but HTML comments (<!-- -->, possibly
+// The prompt of a heartbeat turn, built from <workspace>/HEARTBEAT.md (its first 64 KiB). nullopt
+// (no turn is run) when the file is missing, unreadable or not a regular file (a FIFO or device is
+// treated as missing and never waited on), or holds nothing but HTML comments (<!-- -->, possibly
 // over several lines), blank lines, Markdown headings and empty list items ("-", "- [ ]"). The
 // prompt tells the model to follow the file's checklist (comments removed, capped at 20000
 // characters) and to answer exactly HEARTBEAT_OK when nothing needs the user's attention.

@@ -1,9 +1,14 @@
 #include "agent/heartbeat.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <fstream>
+#include <thread>
 
 #include "agent/workspace.h"
 
@@ -47,6 +52,41 @@ TEST_F(HeartbeatPromptTest, ChecklistBecomesThePrompt) {
   EXPECT_EQ(prompt->find("hidden note"), std::string::npos);
   Write("Check the build status.");
   EXPECT_TRUE(HeartbeatPrompt(dir_).has_value());
+}
+
+TEST_F(HeartbeatPromptTest, FifoIsTreatedAsMissingWithoutBlocking) {
+  ASSERT_EQ(::mkfifo((dir_ / "HEARTBEAT.md").c_str(), 0600), 0);
+  // Should the open wait for a writer, this thread plays one after 3 s (with a task), so the test
+  // fails instead of hanging.
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    auto start = std::chrono::steady_clock::now();
+    while (!stop) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (std::chrono::steady_clock::now() - start < std::chrono::seconds(3)) continue;
+      int fd = ::open((dir_ / "HEARTBEAT.md").c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+      if (fd < 0) continue;
+      ssize_t n = ::write(fd, "- [ ] task\n", 11);
+      (void)n;
+      ::close(fd);
+    }
+  });
+  auto start = std::chrono::steady_clock::now();
+  auto prompt = HeartbeatPrompt(dir_);
+  auto took = std::chrono::steady_clock::now() - start;
+  stop = true;
+  writer.join();
+  EXPECT_FALSE(prompt.has_value());
+  EXPECT_LT(took, std::chrono::seconds(2));
+}
+
+TEST_F(HeartbeatPromptTest, OnlyTheFirst64KiBAreRead) {
+  Write(std::string(64 * 1024, '\n') + "- [ ] a task past the read limit\n");
+  EXPECT_FALSE(HeartbeatPrompt(dir_).has_value());
+  Write(std::string(64 * 1024 - 100, '\n') + "- [ ] a task inside the limit\n");
+  auto prompt = HeartbeatPrompt(dir_);
+  ASSERT_TRUE(prompt.has_value());
+  EXPECT_NE(prompt->find("a task inside the limit"), std::string::npos);
 }
 
 TEST(HeartbeatOk, RecognisesTheTokenAloneOrWrapped) {

@@ -130,6 +130,8 @@ struct FetchState {
   }
 };
 
+using AddressFilter = std::function<bool(const asio::ip::address&)>;
+
 struct Exchanged {
   std::optional<Error> error;
   bool got_some = false;  // a byte of the response arrived (then a retry could duplicate it)
@@ -214,6 +216,26 @@ asio::awaitable<Exchanged> Exchange(Stream& stream, Connection& conn, const http
   co_return out;
 }
 
+// The resolved endpoints `allow` accepts (all of them without a filter); kForbidden naming the
+// first refused address when none is left.
+Result<std::vector<tcp::endpoint>> AllowedEndpoints(const tcp::resolver::results_type& resolved,
+                                                    const AddressFilter& allow) {
+  std::vector<tcp::endpoint> kept;
+  std::optional<asio::ip::address> refused;
+  for (const auto& entry : resolved) {
+    asio::ip::address address = entry.endpoint().address();
+    if (!allow || allow(address)) {
+      kept.push_back(entry.endpoint());
+    } else if (!refused) {
+      refused = address;
+    }
+  }
+  if (kept.empty() && refused) {
+    return MakeError(ErrorCode::kForbidden, "address not allowed: " + refused->to_string());
+  }
+  return kept;
+}
+
 }  // namespace
 
 struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
@@ -222,10 +244,12 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
 
   asio::awaitable<Result<HttpResponse>> Fetch(HttpRequest request, BodySink sink, std::chrono::milliseconds timeout);
   asio::awaitable<Result<HttpResponse>> FetchOnce(const Target& t, const http::request<http::string_body>& req,
-                                                  const BodySink& sink, FetchState& st);
-  asio::awaitable<Result<std::shared_ptr<Connection>>> Connect(const Target& t, FetchState& st);
+                                                  const BodySink& sink, const AddressFilter& allow,
+                                                  FetchState& st);
+  asio::awaitable<Result<std::shared_ptr<Connection>>> Connect(const Target& t, const AddressFilter& allow,
+                                                               FetchState& st);
   Result<ssl::context*> TlsContext();
-  std::shared_ptr<Connection> TakeIdle(const std::string& origin);
+  std::shared_ptr<Connection> TakeIdle(const std::string& origin, const AddressFilter& allow);
   void PutIdle(const std::string& origin, std::shared_ptr<Connection> conn);
 
   asio::any_io_executor executor;
@@ -254,16 +278,27 @@ Result<ssl::context*> HttpClient::Impl::TlsContext() {
   return tls_context.get();
 }
 
-std::shared_ptr<Connection> HttpClient::Impl::TakeIdle(const std::string& origin) {
+std::shared_ptr<Connection> HttpClient::Impl::TakeIdle(const std::string& origin, const AddressFilter& allow) {
   auto it = idle.find(origin);
   if (it == idle.end()) return nullptr;
   std::shared_ptr<Connection> found;
   auto& queue = it->second;
-  while (!queue.empty() && !found) {
-    std::shared_ptr<Connection> conn = std::move(queue.back());
-    queue.pop_back();
-    bool fresh = Clock::now() - conn->idle_since < kMaxIdleAge;
-    if (fresh && conn->buffer.size() == 0 && LooksAlive(conn->socket())) found = std::move(conn);
+  // Newest first. Dead or stale connections are dropped; live ones the filter refuses stay pooled
+  // for requests without (or with another) filter.
+  for (size_t i = queue.size(); i-- > 0 && !found;) {
+    Connection& conn = *queue[i];
+    bool fresh = Clock::now() - conn.idle_since < kMaxIdleAge;
+    if (!fresh || conn.buffer.size() != 0 || !LooksAlive(conn.socket())) {
+      queue.erase(queue.begin() + static_cast<std::ptrdiff_t>(i));
+      continue;
+    }
+    if (allow) {
+      error_code ec;
+      tcp::endpoint peer = conn.socket().remote_endpoint(ec);
+      if (ec || !allow(peer.address())) continue;
+    }
+    found = std::move(queue[i]);
+    queue.erase(queue.begin() + static_cast<std::ptrdiff_t>(i));
   }
   if (queue.empty()) idle.erase(it);
   return found;
@@ -276,13 +311,17 @@ void HttpClient::Impl::PutIdle(const std::string& origin, std::shared_ptr<Connec
   queue.push_back(std::move(conn));
 }
 
-asio::awaitable<Result<std::shared_ptr<Connection>>> HttpClient::Impl::Connect(const Target& t, FetchState& st) {
+asio::awaitable<Result<std::shared_ptr<Connection>>> HttpClient::Impl::Connect(const Target& t,
+                                                                              const AddressFilter& allow,
+                                                                              FetchState& st) {
   tcp::resolver resolver(executor);
   st.resolver = &resolver;
-  auto [rec, endpoints] = co_await resolver.async_resolve(t.host, t.port, kUseEc);
+  auto [rec, resolved] = co_await resolver.async_resolve(t.host, t.port, kUseEc);
   st.resolver = nullptr;
   if (st.timed_out) co_return MakeError(ErrorCode::kTimeout, "timed out");
   if (rec) co_return NetworkError(t, "resolving", rec);
+  auto endpoints = AllowedEndpoints(resolved, allow);
+  if (!endpoints.ok()) co_return endpoints.error();
 
   auto conn = std::make_shared<Connection>();
   if (t.tls) {
@@ -293,7 +332,7 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> HttpClient::Impl::Connect(c
     conn->plain.emplace(executor);
   }
   st.conn = conn;
-  auto [cec, endpoint] = co_await asio::async_connect(conn->socket(), endpoints, kUseEc);
+  auto [cec, endpoint] = co_await asio::async_connect(conn->socket(), *endpoints, kUseEc);
   if (st.timed_out) co_return MakeError(ErrorCode::kTimeout, "timed out");
   if (cec) co_return NetworkError(t, "connecting to", cec);
   error_code ignored;
@@ -313,12 +352,13 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> HttpClient::Impl::Connect(c
 // out to be dead before the server said anything.
 asio::awaitable<Result<HttpResponse>> HttpClient::Impl::FetchOnce(const Target& t,
                                                                   const http::request<http::string_body>& req,
-                                                                  const BodySink& sink, FetchState& st) {
+                                                                  const BodySink& sink, const AddressFilter& allow,
+                                                                  FetchState& st) {
   for (int round = 0; round < 2; ++round) {
-    std::shared_ptr<Connection> conn = round == 0 ? TakeIdle(t.origin) : nullptr;
+    std::shared_ptr<Connection> conn = round == 0 ? TakeIdle(t.origin, allow) : nullptr;
     bool reused = conn != nullptr;
     if (!conn) {
-      auto connected = co_await Connect(t, st);
+      auto connected = co_await Connect(t, allow, st);
       if (!connected.ok()) co_return connected.error();
       conn = std::move(connected).value();
     }
@@ -377,7 +417,7 @@ asio::awaitable<Result<HttpResponse>> HttpClient::Impl::Fetch(HttpRequest reques
   });
   std::optional<Result<HttpResponse>> result;
   try {
-    result.emplace(co_await FetchOnce(*target, req, sink, *st));
+    result.emplace(co_await FetchOnce(*target, req, sink, request.allow_address, *st));
   } catch (const std::exception& e) {  // allocation failures, a throwing sink
     result.emplace(MakeError(ErrorCode::kInternalError, std::string("HTTP client: ") + e.what()));
   }

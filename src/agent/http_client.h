@@ -10,7 +10,8 @@
 //
 // Contract: Fetch never throws; errors are values: kTimeout when `timeout` passes (the connection is
 // closed), kConnectionClosed for connect/reset/TLS failures (message says which), kInvalidParams
-// for a malformed URL or a header containing a line break. Redirects are not followed (the 3xx is
+// for a malformed URL or a header containing a line break, kForbidden when `allow_address` rejects
+// every address of the host. Redirects are not followed (the 3xx is
 // returned like any status). Any HTTP status is a success at this level. Response bodies above
 // `max_body_bytes` fail with kInvalidRequest. Threading: one HttpClient per executor (the kernel loop).
 // Destroying the client closes its idle connections; a Fetch still in flight keeps the shared state
@@ -19,6 +20,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/address.hpp>
 
 #include <chrono>
 #include <functional>
@@ -37,6 +39,14 @@ struct HttpRequest {
   std::string url;  // http:// or https://
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // Optional connect-time address filter (SSRF / DNS-rebinding guard): checked against every address
+  // the host resolves to when a new connection is made (also the retry on a fresh connection), so a
+  // name that resolved to a public address for the caller's own check cannot connect elsewhere.
+  // Endpoints whose address it rejects are skipped; when none is left the Fetch fails with
+  // kForbidden "address not allowed: <addr>" (the first rejected address) and nothing is sent. A
+  // pooled idle connection is reused only when its peer address passes. Redirects are not followed
+  // here: a caller following them sets the filter on each request. Called on the Fetch's executor.
+  std::function<bool(const boost::asio::ip::address&)> allow_address = {};
 };
 
 struct HttpResponse {

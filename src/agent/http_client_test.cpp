@@ -132,6 +132,55 @@ TEST_F(HttpClientTest, FailureOnAFreshConnectionIsNotRetried) {
   EXPECT_EQ(server.requests().size(), 1u);
 }
 
+// The connect-time filter (DNS-rebinding guard): a refused address is never connected to.
+TEST_F(HttpClientTest, AddressFilterRejectingEveryAddressIsForbiddenAndNothingIsSent) {
+  server.Queue(Ok("must not be served"));
+  HttpRequest req;
+  req.method = "GET";
+  req.url = server.base_url() + "/";
+  std::vector<std::string> asked;
+  req.allow_address = [&asked](const asio::ip::address& a) {
+    asked.push_back(a.to_string());
+    return !a.is_loopback();
+  };
+  auto r = RunCoroutine(io, client.Fetch(std::move(req), {}, 5s));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kForbidden);
+  EXPECT_EQ(r.error().message, "address not allowed: 127.0.0.1");
+  EXPECT_EQ(asked, std::vector<std::string>{"127.0.0.1"});
+  test_server::RunFor(io, 50ms);
+  EXPECT_EQ(server.accepts(), 0);
+  EXPECT_TRUE(server.requests().empty());
+}
+
+TEST_F(HttpClientTest, AddressFilterSkipsRefusedEndpointsAndPooledConnectionsItRefuses) {
+  server.Queue(Ok("one"));
+  server.Queue(Ok("two"));
+  // "localhost" may resolve to ::1 and 127.0.0.1: refusing ::1 leaves the address the server has.
+  HttpRequest req;
+  req.method = "GET";
+  req.url = "http://localhost:" + std::to_string(server.port()) + "/";
+  req.allow_address = [](const asio::ip::address& a) { return a.is_v4(); };
+  auto r = RunCoroutine(io, client.Fetch(req, {}, 5s));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->body, "one");
+
+  // A pooled connection to 127.0.0.1 exists now; a filter refusing its peer must not reuse it.
+  ASSERT_TRUE(Fetch(client, server.base_url() + "/").ok());
+  ASSERT_EQ(client.idle_connections(), 2u);  // one per origin (localhost, 127.0.0.1)
+  int accepts = server.accepts();
+  HttpRequest refused;
+  refused.method = "GET";
+  refused.url = server.base_url() + "/";
+  refused.allow_address = [](const asio::ip::address& a) { return !a.is_loopback(); };
+  auto denied = RunCoroutine(io, client.Fetch(std::move(refused), {}, 5s));
+  ASSERT_FALSE(denied.ok());
+  EXPECT_EQ(denied.error().code, ErrorCode::kForbidden);
+  EXPECT_EQ(server.requests().size(), 2u);
+  EXPECT_EQ(server.accepts(), accepts);
+  EXPECT_EQ(client.idle_connections(), 2u);  // still pooled for requests the filter does not cover
+}
+
 TEST_F(HttpClientTest, StreamsA2xxBodyToTheSink) {
   server.Queue(CannedAnswer{test_server::SplitEvery(RawChunkedStream({"hello ", "chunked ", "world"}), 9), 2ms});
   std::string streamed;

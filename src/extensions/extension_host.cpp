@@ -135,6 +135,25 @@ Error MethodError(const std::string& method, const CallAnswer& answer) {
   return MakeError(ErrorCode::kInternalError, answer.text);
 }
 
+// `main` resolved through symlinks, when it stays inside the package directory (compared component
+// by component: /pkg/a-evil is not inside /pkg/a). A lexically clean main can still be a symlink to
+// code elsewhere, which an installed package may carry.
+Result<std::filesystem::path> MainInsidePackage(const std::string& id, const std::filesystem::path& dir,
+                                                const std::filesystem::path& main) {
+  std::error_code ec;
+  std::filesystem::path root = std::filesystem::weakly_canonical(dir, ec);
+  std::filesystem::path resolved;
+  if (!ec) resolved = std::filesystem::weakly_canonical(dir / main, ec);
+  if (ec) {
+    return MakeError(ErrorCode::kInvalidParams, id + ": cannot resolve main \"" + main.string() + "\": " + ec.message());
+  }
+  auto root_end = std::mismatch(root.begin(), root.end(), resolved.begin(), resolved.end()).first;
+  if (root_end != root.end() || resolved == root) {
+    return MakeError(ErrorCode::kInvalidParams, id + ": main resolves outside the package directory");
+  }
+  return resolved;
+}
+
 }  // namespace
 
 ExtensionHost::ExtensionHost(asio::any_io_executor loop, asio::thread_pool& workers, hooks::HookBus& bus)
@@ -169,8 +188,9 @@ Status ExtensionHost::Load(const registry::Package& pkg, const registry::Grants&
     return MakeError(ErrorCode::kInvalidParams,
                      id + ": main must be a relative path inside the package (got \"" + m.main + "\")");
   }
+  OC_ASSIGN(std::filesystem::path library_path, MainInsidePackage(id, pkg.dir, main));
   OC_ASSIGN(std::shared_ptr<Library> lib,
-            Library::Open(id, std::string(registry::PackageTypeName(m.type)), pkg.dir, pkg.dir / main));
+            Library::Open(id, std::string(registry::PackageTypeName(m.type)), pkg.dir, library_path));
   OC_TRY(lib->Init([&](Registration& r) { return CheckRegistration(id, grants, r); }));
   OC_TRY(RegisterHooks(lib, static_cast<int>(grants.trust)));
   libraries_.emplace(id, lib);

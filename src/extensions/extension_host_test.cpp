@@ -40,7 +40,8 @@ struct TestkitStats {
 };
 
 // The test holds its own handle on the testkit library, so the host's dlclose never unmaps it and
-// the counters survive between loads. A package that symlinks the library shares this instance.
+// the counters survive between loads. A package that hard-links the library shares this instance
+// (the dynamic loader recognises the same file by device and inode).
 TestkitStats& Stats() {
   static void* handle = dlopen((kTestdata / "oc_ext_testkit.so").c_str(), RTLD_NOW | RTLD_LOCAL);
   static auto* fn = handle ? reinterpret_cast<TestkitStats* (*)()>(dlsym(handle, "testkit_stats")) : nullptr;
@@ -54,7 +55,8 @@ class ExtensionHostTest : public ::testing::Test {
  protected:
   ExtensionHostTest() {
     std::random_device rd;
-    tmp_ = fs::temp_directory_path() / ("oc-ext-test-" + std::to_string(rd()));
+    // Next to the test libraries, so packages can hard-link them (same file system).
+    tmp_ = kTestdata / ("pkgs-" + std::to_string(rd()));
     fs::create_directories(tmp_);
   }
   ~ExtensionHostTest() override {
@@ -94,8 +96,9 @@ class ExtensionHostTest : public ::testing::Test {
     return registry::ComputeGrants(pkg.manifest, trust, {}, {});
   }
 
-  // A package in a temp dir whose main is `library` from the test data (a symlink, so it shares the
-  // test's instance of the library, or a private copy).
+  // A package in a temp dir whose main is `library` from the test data (a hard link, so it shares the
+  // test's instance of the library, or a private copy). main must not be a symlink leading out of
+  // the package, so the link is a hard one.
   registry::Package MakePackage(const std::string& id, const std::string& library, json::object capabilities,
                                 bool copy = false) {
     fs::path dir = tmp_ / id;
@@ -113,7 +116,7 @@ class ExtensionHostTest : public ::testing::Test {
     if (copy)
       fs::copy_file(kTestdata / library, dir / "lib.so");
     else
-      fs::create_symlink(kTestdata / library, dir / "lib.so");
+      fs::create_hard_link(kTestdata / library, dir / "lib.so");
     return PackageAt(dir);
   }
   // Everything the testkit registers, declared.
@@ -233,6 +236,37 @@ TEST_F(ExtensionHostTest, DescribeListsWhatEachPackageRegistered) {
   json::object& w = described[1].as_object();
   EXPECT_EQ(w.at("type"), "skill");
   EXPECT_EQ(w.at("tools"), J(R"(["text_stats"])"));
+}
+
+TEST_F(ExtensionHostTest, MainSymlinkedOutsideThePackageIsRefused) {
+  int inits = Stats().init_calls;
+  registry::Package pkg = MakePackage("testkit", "oc_ext_testkit.so", TestkitCapabilities());
+  fs::remove(pkg.dir / "lib.so");
+  fs::create_symlink(kTestdata / "oc_ext_testkit.so", pkg.dir / "lib.so");  // lexically fine, leads out
+  Status s = host_->Load(pkg, GrantsFor(pkg));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, ErrorCode::kInvalidParams);
+  EXPECT_EQ(s.error().message, "testkit: main resolves outside the package directory");
+
+  // A sibling whose name starts with the package's: inside by string prefix, outside by components.
+  fs::create_directories(tmp_ / "testkit-evil");
+  fs::create_hard_link(kTestdata / "oc_ext_testkit.so", tmp_ / "testkit-evil" / "lib.so");
+  fs::remove(pkg.dir / "lib.so");
+  fs::create_symlink(tmp_ / "testkit-evil" / "lib.so", pkg.dir / "lib.so");
+  s = host_->Load(pkg, GrantsFor(pkg));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().message, "testkit: main resolves outside the package directory");
+  EXPECT_EQ(Stats().init_calls, inits);  // no code was run
+  EXPECT_TRUE(host_->Loaded().empty());
+
+  // A symlink that stays inside the package is fine.
+  fs::create_directories(pkg.dir / "bin");
+  fs::rename(tmp_ / "testkit-evil" / "lib.so", pkg.dir / "bin" / "real.so");
+  fs::remove(pkg.dir / "lib.so");
+  fs::create_symlink("bin/real.so", pkg.dir / "lib.so");
+  s = host_->Load(pkg, GrantsFor(pkg));
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_EQ(Stats().init_calls, inits + 1);
 }
 
 TEST_F(ExtensionHostTest, WrongAbiIsRefusedNamingBothVersions) {

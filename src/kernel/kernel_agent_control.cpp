@@ -84,6 +84,10 @@ void Kernel::LoadExtensions() {
     spdlog::info("{} {} loaded", registry::PackageTypeName(type), pkg.manifest.id);
   }
   for (const auto& method : extensions_->Methods()) {
+    if (control_->HasMethod(method)) {  // the kernel's own methods cannot be replaced
+      spdlog::error("extension method {} not exposed: the name is taken", method);
+      continue;
+    }
     control_->AddMethod(method, [this, method](const gateway::ClientInfo&, json::value params)
                                     -> asio::awaitable<Result<json::value>> {
       co_return co_await extensions_->CallMethod(method, std::move(params));

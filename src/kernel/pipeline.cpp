@@ -323,38 +323,31 @@ Pipeline::ModelView Pipeline::ModelHistoryView(int64_t session_id, int64_t run_i
   size_t first = 0;
   while (first < history->size() && (*history)[first].role == "tool") ++first;
   view.messages.reserve(history->size() - first + 1);
-  std::optional<std::pair<agent::ChatMessage, int64_t>> own, summary;
+  auto add = [&view](agent::ChatMessage m, const sessions::StoredMessage& from) {
+    view.messages.push_back(std::move(m));
+    view.ids.push_back(from.id);
+    view.seqs.push_back(from.seq);
+  };
+  // The summary stands for everything before it, however long ago it was written.
+  if (auto summary = sessions_.LatestSummary(session_id); summary.ok() && *summary)
+    add(agent::SummaryMessage((*summary)->content), **summary);
+  std::optional<std::pair<agent::ChatMessage, sessions::StoredMessage>> own;
   for (size_t i = first; i < history->size(); ++i) {
     auto& m = (*history)[i];
-    if (m.role == "system" || m.role == "command") continue;
-    if (m.role == "summary") {
-      summary.emplace(agent::SummaryMessage(m.content), m.id);
-      continue;
-    }
+    if (m.role == "system" || m.role == "command" || m.role == "summary") continue;
     bool inbound = m.role == "user" && m.run_id;
     if (inbound && *m.run_id > run_id) continue;
     if (m.role == "user" && ParseChatCommand(m.content)) continue;
     agent::ChatMessage c;
-    c.role = std::move(m.role);
+    c.role = m.role;
     c.content = std::move(m.content);
     for (auto& t : m.tool_calls) c.tool_calls.push_back({std::move(t.id), std::move(t.name), std::move(t.arguments)});
     c.tool_call_id = m.tool_call_id.value_or("");
     c.name = m.tool_name.value_or("");
-    if (inbound && *m.run_id == run_id) {
-      own.emplace(std::move(c), m.id);
-    } else {
-      view.messages.push_back(std::move(c));
-      view.ids.push_back(m.id);
-    }
+    if (inbound && *m.run_id == run_id) own.emplace(std::move(c), m);
+    else add(std::move(c), m);
   }
-  if (summary) {
-    view.messages.insert(view.messages.begin(), std::move(summary->first));
-    view.ids.insert(view.ids.begin(), summary->second);
-  }
-  if (own) {
-    view.messages.push_back(std::move(own->first));
-    view.ids.push_back(own->second);
-  }
+  if (own) add(std::move(own->first), own->second);
   return view;
 }
 
@@ -453,6 +446,8 @@ asio::awaitable<void> Pipeline::ExecuteRun(int64_t run_id) {
     if (const auto* d = gate.data.if_object(); d && d->contains("input") && d->at("input").is_string() &&
                                                !input.history.empty())
       input.history.back().content = std::string(d->at("input").as_string());
+    co_await RefreshPromptParts(settings);
+    if (!*alive) co_return;
     settings.system_prompt = SystemPromptFor(settings, input.metadata, started);
     if (auto it = custom_agents_.find(run.agent_id); it != custom_agents_.end()) custom = it->second;
   }
@@ -766,6 +761,17 @@ asio::awaitable<agent::ToolOutcome> Pipeline::Invoke(std::string name, json::val
   if (kernel_tool) co_return co_await InvokeKernelTool(std::move(name), std::move(input), std::move(context));
   if (tools::BuiltinTools::Has(name)) {
     tools::BuiltinCall call = BuiltinCallFor(context);
+    // The skills under <home>/skills are listed in the prompt with their paths: `read` may open
+    // them (confined to that directory as it is to the workspace), nothing else may.
+    if (name == "read" && input.is_object()) {
+      const json::value* path = input.as_object().if_contains("path");
+      std::filesystem::path home_skills = paths_.home / "skills";
+      if (path && path->is_string()) {
+        std::filesystem::path wanted = std::filesystem::path(std::string(path->as_string())).lexically_normal();
+        auto rel = wanted.lexically_relative(home_skills);
+        if (wanted.is_absolute() && !rel.empty() && *rel.begin() != "..") call.workspace = home_skills;
+      }
+    }
     co_return co_await builtin_tools_->Invoke(std::move(name), std::move(input), std::move(call));
   }
   co_return co_await host_.InvokeAppTool(std::move(name), std::move(input), std::move(context));

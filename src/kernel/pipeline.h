@@ -139,6 +139,8 @@ class Pipeline : public agent::ToolHost {
   // The full system prompt of a run: the agent's instructions, workspace bootstrap files, skills
   // and runtime facts (SPEC §8.1). Files are re-read at most every few seconds.
   std::string SystemPromptFor(const agent::AgentSettings& settings, const json::value& metadata, int64_t now_ms);
+  // Re-reads the workspace files and skills on the worker pool when the cached ones are stale.
+  asio::awaitable<void> RefreshPromptParts(agent::AgentSettings settings);
   // Creates every configured agent's workspace and its missing bootstrap files (start, reload).
   void PrepareWorkspaces();
   // Queues a run that no channel message started (control-plane `agent`, cron, heartbeat,
@@ -166,13 +168,19 @@ class Pipeline : public agent::ToolHost {
                                                int64_t run_id, bool force);
   struct ModelView {
     std::vector<agent::ChatMessage> messages;
-    std::vector<int64_t> ids;  // the stored message behind each entry
+    std::vector<int64_t> ids;   // the stored message behind each entry
+    std::vector<int64_t> seqs;  // and its position in the session
   };
   ModelView ModelHistoryView(int64_t session_id, int64_t run_id);
   // kernel tools (pipeline_tools.cpp)
   static const std::vector<agent::ToolSpec>& KernelToolSpecs();
   asio::awaitable<agent::ToolOutcome> InvokeKernelTool(std::string name, json::value input, agent::ToolContext context);
   asio::awaitable<agent::ToolOutcome> SessionsSendTool(json::value input, agent::ToolContext context);
+  int64_t SendDepthOf(const std::string& run_id);
+  agent::ToolOutcome CronTool(const json::object& input, const agent::ToolContext& context);
+  struct SessionScope;
+  SessionScope ScopeOf(const agent::ToolContext& context);
+  Result<sessions::SessionEntry> VisibleSession(const SessionScope& scope, const std::string& key);
   tools::BuiltinCall BuiltinCallFor(const agent::ToolContext& context);
   // cron and heartbeat (pipeline_cron.cpp)
   void FireCronJob(const cron::CronJob& job, std::string_view reason);
@@ -222,13 +230,19 @@ class Pipeline : public agent::ToolHost {
   tools::ApprovalBroker approvals_;
   std::unique_ptr<tools::BuiltinTools> builtin_tools_;
   std::unique_ptr<cron::CronService> cron_;
-  std::map<std::string, std::unique_ptr<asio::steady_timer>> heartbeats_;  // agent id → timer
+  struct Heartbeat {
+    std::unique_ptr<asio::steady_timer> timer;
+    std::chrono::milliseconds every{0};
+  };
+  std::map<std::string, Heartbeat> heartbeats_;  // agent id → its heartbeat
+  int64_t cron_fired_ = 0;
   struct PromptCache {
     int64_t built_at_ms = 0;
     std::vector<agent::PromptFile> bootstrap;
     std::vector<agent::Skill> skills;
   };
   std::map<std::string, PromptCache> prompt_cache_;  // agent id → workspace parts
+  static PromptCache LoadPromptParts(const std::filesystem::path& workspace, const std::filesystem::path& home_skills);
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -14,6 +14,8 @@ namespace oc::kernel {
 asio::awaitable<Result<std::string>> Pipeline::Compact(sessions::SessionEntry session, agent::AgentSettings settings,
                                                        int64_t run_id, bool force) {
   auto alive = alive_;
+  co_await RefreshPromptParts(settings);
+  if (!*alive) co_return MakeError(ErrorCode::kInternalError, "the pipeline stopped");
   ModelView view = ModelHistoryView(session.id, run_id);
   agent::ModelInfo info = agent::LookupModel(settings.models.front(), config_root_);
   agent::ChatMessage system{"system", SystemPromptFor(settings, json::object(), NowMs()), {}, {}, {}};
@@ -26,6 +28,8 @@ asio::awaitable<Result<std::string>> Pipeline::Compact(sessions::SessionEntry se
   const size_t count = plan->summarize_count;
   std::vector<agent::ChatMessage> old_turns(view.messages.begin(), view.messages.begin() + static_cast<std::ptrdiff_t>(count));
   std::vector<int64_t> old_ids(view.ids.begin(), view.ids.begin() + static_cast<std::ptrdiff_t>(count));
+  // The kept part is in seq order except the run's own message, which goes last: take the minimum.
+  const int64_t first_kept_seq = *std::min_element(view.seqs.begin() + static_cast<std::ptrdiff_t>(count), view.seqs.end());
   json::object context{{"agentId", session.agent_id}, {"sessionKey", session.key}};
   bus_.Emit("before_compaction",
             json::object{{"sessionKey", session.key}, {"agentId", session.agent_id},
@@ -38,8 +42,9 @@ asio::awaitable<Result<std::string>> Pipeline::Compact(sessions::SessionEntry se
   request.messages = agent::SummaryPrompt(old_turns, target_tokens);
   auto providers = providers_;  // the set in use now, even if a reload replaces it meanwhile
   agent::ProviderLookup lookup = [providers](const std::string& name) { return providers->Find(name); };
+  agent::TextSink no_streaming;  // named: no braced temporaries inside a co_await (g++ 12)
   agent::FailoverResult answer =
-      co_await agent::CompleteWithFailover(settings.models, std::move(request), lookup, settings.retry, {});
+      co_await agent::CompleteWithFailover(settings.models, std::move(request), lookup, settings.retry, no_streaming);
   if (!*alive) co_return MakeError(ErrorCode::kInternalError, "the pipeline stopped");
   if (!answer.response.ok()) co_return answer.response.error();
   if (answer.response->text.empty())
@@ -62,7 +67,10 @@ asio::awaitable<Result<std::string>> Pipeline::Compact(sessions::SessionEntry se
                                                           {"forced", force}}}};
     OC_ASSIGN(sessions::StoredMessage stored, sessions_.Append(session.id, m));
     (void)stored;
-    return sessions_.MarkCompacted(session.id, old_ids).status();
+    OC_TRY(sessions_.MarkCompacted(session.id, old_ids).status());
+    // Older messages the model no longer saw (beyond its window, chat commands) go too, so none
+    // of them resurfaces later; a message queued for a later run always comes after the cut.
+    return sessions_.MarkCompactedBefore(session.id, first_kept_seq).status();
   });
   if (!st.ok()) co_return st.error();
   spdlog::info("session {}: compacted {} messages (~{} -> ~{} tokens)", session.key, count, plan->tokens_before,

@@ -5,8 +5,10 @@
 
 #include "agent/heartbeat.h"
 #include "kernel/pipeline.h"
+#include "kernel/pipeline_params.h"
 
 namespace oc::kernel {
+using internal::IsSessionKey;
 namespace {
 
 constexpr std::string_view kCronIdempotencyPrefix = "cron:";
@@ -70,11 +72,25 @@ void Pipeline::FireCronJob(const cron::CronJob& job, std::string_view reason) {
     spec.fresh_session = true;
   } else if (job.session == "main") {
     spec.session_key = sessions::MainSessionKey(spec.agent_id);
-  } else {
+  } else if (IsSessionKey(job.session)) {
     spec.session_key = job.session;
+  } else {
+    // A conversation address ("telegram:123") is routed like a message from there would be.
+    auto inbound = sessions::Inbound::FromQueueParams(job.session, job.message, json::object());
+    if (!inbound.ok()) {
+      cron_->RecordResult(job.id, false, "session " + job.session + ": " + inbound.error().message);
+      return;
+    }
+    sessions::Route route = router_.Resolve(*inbound);
+    spec.session_key = route.session_key;
+    spec.agent_id = AgentFor(route.agent_id);
+    spec.kind = route.kind;
+    spec.channel_id = inbound->channel;
   }
   if (job.deliver) spec.reply_address = job.deliver->first + ":" + job.deliver->second;
-  spec.idempotency = std::string(kCronIdempotencyPrefix) + job.id + ":" + std::to_string(NowMs());
+  // Unique per firing (a manual run and the schedule may fire in the same millisecond).
+  spec.idempotency = std::string(kCronIdempotencyPrefix) + job.id + ":" + std::to_string(NowMs()) + "." +
+                     std::to_string(++cron_fired_);
   auto run = QueueSynthetic(spec);
   if (!run.ok()) {
     spdlog::error("cron job {} ({}): could not queue its run: {}", job.id, job.name, run.error().message);
@@ -115,8 +131,11 @@ void Pipeline::ConfigureCronAndHeartbeats() {
         continue;
       }
       wanted.insert(std::string(id));
-      auto& timer = heartbeats_[std::string(id)];
-      if (!timer) timer = std::make_unique<asio::steady_timer>(io_);
+      auto& beat = heartbeats_[std::string(id)];
+      // A reload that keeps the interval keeps the timer: frequent reloads must not postpone it.
+      if (beat.timer && beat.every == *interval) continue;
+      beat.timer = std::make_unique<asio::steady_timer>(io_);
+      beat.every = *interval;
       ArmHeartbeat(std::string(id), *interval);
     }
   }
@@ -126,8 +145,8 @@ void Pipeline::ConfigureCronAndHeartbeats() {
 void Pipeline::ArmHeartbeat(const std::string& agent_id, std::chrono::milliseconds every) {
   auto it = heartbeats_.find(agent_id);
   if (it == heartbeats_.end() || stopped_) return;
-  it->second->expires_after(every);
-  it->second->async_wait([this, alive = alive_, agent_id, every](boost::system::error_code ec) {
+  it->second.timer->expires_after(every);
+  it->second.timer->async_wait([this, alive = alive_, agent_id, every](boost::system::error_code ec) {
     if (ec || !*alive || stopped_) return;
     RunHeartbeat(agent_id);
     ArmHeartbeat(agent_id, every);

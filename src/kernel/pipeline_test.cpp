@@ -431,6 +431,72 @@ TEST_F(PipelineTest, NewEndsTheSessionInItsTurn) {
   EXPECT_EQ(Count("SELECT count(*) FROM sessions WHERE active = 0 AND end_reason = 'new'"), 1);
 }
 
+// Calls a tool the way the agent does and runs the loop until it answers.
+agent::ToolOutcome CallTool(asio::io_context& io, Pipeline& p, std::string name, json::value input,
+                            agent::ToolContext context) {
+  std::optional<agent::ToolOutcome> out;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> { out = co_await p.Invoke(name, input, context); }, asio::detached);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!out && std::chrono::steady_clock::now() < deadline) {
+    io.restart();
+    io.run_for(std::chrono::milliseconds(5));
+  }
+  return out.value_or(agent::ToolOutcome{"timed out", true});
+}
+
+TEST_F(PipelineTest, CronToolActsOnlyForTheCallingAgent) {
+  Open(R"({"agents": {"ops": {"model": "test/x"}}})");
+  agent::ToolContext ctx{"agent:default:main", "1", "default"};
+  auto added = CallTool(io, *pipeline, "cron",
+                        json::object{{"action", "add"}, {"agentId", "ops"}, {"message", "tidy up"},
+                                     {"schedule", json::object{{"every", "1h"}}}}, ctx);
+  ASSERT_FALSE(added.is_error) << added.output;
+  EXPECT_EQ(ParseJson(added.output).value().at("job").at("agentId"), "default");  // not "ops"
+  auto foreign = pipeline->cron().Add(json::object{{"agentId", "ops"}, {"message", "ops job"},
+                                                   {"schedule", json::object{{"every", "1h"}}}});
+  ASSERT_TRUE(foreign.ok());
+  std::string foreign_id(foreign->at("job").at("id").as_string());
+  for (std::string action : {"run", "remove", "update"}) {
+    auto r = CallTool(io, *pipeline, "cron", json::object{{"action", action}, {"id", foreign_id}, {"enabled", false}}, ctx);
+    EXPECT_TRUE(r.is_error) << action;
+    EXPECT_NE(r.output.find("no job"), std::string::npos) << r.output;
+  }
+  auto other_session = CallTool(io, *pipeline, "cron",
+                                json::object{{"action", "add"}, {"message", "x"}, {"session", "agent:ops:main"},
+                                             {"schedule", json::object{{"every", "1h"}}}}, ctx);
+  EXPECT_TRUE(other_session.is_error);
+  auto listed = CallTool(io, *pipeline, "cron", json::object{{"action", "list"}}, ctx);
+  EXPECT_EQ(listed.output.find(foreign_id), std::string::npos) << listed.output;
+}
+
+TEST_F(PipelineTest, SessionToolsSeeOnlyWhatTheCallerMay) {
+  Open(R"({"bindings": [{"agentId": "ops", "match": {"channel": "opschan"}}], "agents": {"ops": {"model": "test/x"}}})");
+  pipeline->RegisterAgent("ops", echo);
+  json::object dm = Queue("chat:owner", "my secret plan", json::object{{"chatType", "direct"}});
+  json::object group = Queue("chat:team", "hello team", json::object{{"chatType", "group"}, {"groupId", "team"}});
+  json::object ops = Queue("opschan:1", "ops stuff");
+  RunUntil([&] { return host.deliveries.size() == 3; });
+  std::string dm_key(dm.at("sessionKey").as_string()), group_key(group.at("sessionKey").as_string()),
+      ops_key(ops.at("sessionKey").as_string());
+  // From the group: only the group's own session
+  agent::ToolContext from_group{group_key, "2", "default"};
+  auto leaked = CallTool(io, *pipeline, "sessions_history", json::object{{"sessionKey", dm_key}}, from_group);
+  EXPECT_TRUE(leaked.is_error);
+  EXPECT_EQ(leaked.output.find("secret"), std::string::npos);
+  auto listed = CallTool(io, *pipeline, "sessions_list", json::object{}, from_group);
+  EXPECT_EQ(listed.output.find(dm_key), std::string::npos) << listed.output;
+  EXPECT_NE(listed.output.find(group_key), std::string::npos) << listed.output;
+  EXPECT_TRUE(CallTool(io, *pipeline, "sessions_send", json::object{{"sessionKey", dm_key}, {"message", "hi"}}, from_group).is_error);
+  // From a direct session: the agent's own sessions, not another agent's
+  agent::ToolContext from_dm{dm_key, "1", "default"};
+  EXPECT_FALSE(CallTool(io, *pipeline, "sessions_history", json::object{{"sessionKey", group_key}}, from_dm).is_error);
+  EXPECT_TRUE(CallTool(io, *pipeline, "sessions_history", json::object{{"sessionKey", ops_key}}, from_dm).is_error);
+  // Sending to itself under its address is still itself
+  auto self = CallTool(io, *pipeline, "sessions_send", json::object{{"sessionKey", "chat:owner"}, {"message", "loop"}}, from_dm);
+  EXPECT_TRUE(self.is_error);
+  EXPECT_NE(self.output.find("itself"), std::string::npos) << self.output;
+}
+
 TEST(ChatCommandParse, KnownCommandsWithArgumentsAndBotSuffix) {
   auto status = Pipeline::ParseChatCommand("  /status  ");
   ASSERT_TRUE(status);

@@ -1,8 +1,11 @@
 // The kernel's own agent tools (SPEC §8.3: sessions_list, sessions_history, sessions_send, message,
 // cron), the limits of the built-in tools, and the system prompt of a run (workspace files, skills).
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 
 #include "agent/system_prompt.h"
 #include "kernel/pipeline.h"
@@ -15,6 +18,7 @@ namespace {
 
 constexpr int64_t kPromptRefreshMs = 5000;  // workspace files and skills are re-read at most this often
 constexpr size_t kHistoryContentCap = 2000;
+constexpr int64_t kMaxSendDepth = 3;
 
 agent::ToolSpec Spec(std::string name, std::string description, json::object properties,
                      std::vector<std::string_view> required = {}) {
@@ -113,21 +117,57 @@ tools::BuiltinCall Pipeline::BuiltinCallFor(const agent::ToolContext& context) {
   return call;
 }
 
+// What the sessions tools of a run may see: the calling agent's sessions, except that a run in a
+// group conversation sees only its own session (a group member must not be able to read the
+// owner's direct messages through the agent).
+struct Pipeline::SessionScope {
+  std::string agent_id;
+  std::optional<int64_t> only_session;  // set for group sessions
+  int64_t caller_session = 0;
+};
+
+Pipeline::SessionScope Pipeline::ScopeOf(const agent::ToolContext& context) {
+  SessionScope scope{context.agent_id, std::nullopt, 0};
+  if (auto s = sessions_.Get(context.session_key); s.ok() && *s) {
+    scope.caller_session = (*s)->id;
+    if ((*s)->kind == "group") scope.only_session = (*s)->id;
+  }
+  return scope;
+}
+
+Result<sessions::SessionEntry> Pipeline::VisibleSession(const SessionScope& scope, const std::string& key) {
+  auto found = FindSession(key);
+  if (!found.ok()) return found.error();
+  bool visible = *found && (*found)->agent_id == scope.agent_id &&
+                 (!scope.only_session || (*found)->id == *scope.only_session);
+  if (!visible) return MakeError(ErrorCode::kNotFound, "no session " + key + " visible to this agent");
+  return **found;
+}
+
 asio::awaitable<agent::ToolOutcome> Pipeline::InvokeKernelTool(std::string name, json::value input,
                                                                agent::ToolContext context) {
-  auto alive = alive_;
   const json::object empty;
   const json::object& in = input.is_object() ? input.as_object() : empty;
+  SessionScope scope = ScopeOf(context);
   if (name == "sessions_list") {
-    json::object params{{"limit", std::clamp<int64_t>(IntOr(in, "limit", 20), 1, 200)}};
+    json::object params{{"limit", std::clamp<int64_t>(IntOr(in, "limit", 20), 1, 200)}, {"agentId", scope.agent_id}};
     if (auto ch = Str(in, "channel"); !ch.empty()) params["channelId"] = ch;
     auto ended = in.find("includeEnded");
     if (ended == in.end() || !ended->value().is_bool() || !ended->value().as_bool()) params["active"] = true;
-    co_return Out(SessionsList(params));
+    auto listed = SessionsList(params);
+    if (listed.ok() && scope.only_session) {
+      json::array own;
+      for (const auto& e : listed->at("sessions").as_array())
+        if (e.at("id").to_number<int64_t>() == *scope.only_session) own.push_back(e);
+      listed = json::value(json::object{{"sessions", std::move(own)}});
+    }
+    co_return Out(listed);
   }
   if (name == "sessions_history") {
+    auto target = VisibleSession(scope, Str(in, "sessionKey"));
+    if (!target.ok()) co_return agent::ToolOutcome{"error: " + target.error().message, true};
     int64_t limit = std::clamp<int64_t>(IntOr(in, "limit", 20), 1, 100);
-    auto r = SessionsHistory(json::object{{"key", Str(in, "sessionKey")}, {"limit", limit}});
+    auto r = SessionsHistory(json::object{{"key", target->key}, {"limit", limit}});
     if (!r.ok()) co_return Out(r);
     json::array lines;
     for (const auto& m : r->at("messages").as_array()) {
@@ -137,7 +177,7 @@ asio::awaitable<agent::ToolOutcome> Pipeline::InvokeKernelTool(std::string name,
       if (auto tc = o.if_contains("toolCalls")) line["toolCalls"] = *tc;
       lines.push_back(std::move(line));
     }
-    co_return agent::ToolOutcome{json::serialize(json::object{{"sessionKey", Str(in, "sessionKey")}, {"messages", std::move(lines)}}), false};
+    co_return agent::ToolOutcome{json::serialize(json::object{{"sessionKey", target->key}, {"messages", std::move(lines)}}), false};
   }
   if (name == "sessions_send") co_return co_await SessionsSendTool(std::move(input), std::move(context));
   if (name == "message") {
@@ -147,42 +187,78 @@ asio::awaitable<agent::ToolOutcome> Pipeline::InvokeKernelTool(std::string name,
     co_return Out(Dispatch(json::object{{"sessionKey", channel + ":" + to}, {"content", text},
                                         {"metadata", json::object{{"fromSession", context.session_key}}}}));
   }
-  if (name == "cron") {
-    std::string action = Str(in, "action");
-    json::object params = in;
-    params.erase("action");
-    if (action == "list") co_return Out(cron_->List(params));
-    if (action == "add") {
-      if (!params.contains("agentId")) params["agentId"] = context.agent_id;
-      if (!params.contains("session")) params["session"] = "isolated";
-      co_return Out(cron_->Add(params));
-    }
-    if (action == "update") co_return Out(cron_->Update(params));
-    if (action == "remove") co_return Out(cron_->Remove(params));
-    if (action == "run") co_return Out(cron_->RunNow(params));
-    co_return agent::ToolOutcome{"error: action must be list, add, update, remove or run", true};
-  }
+  if (name == "cron") co_return CronTool(in, context);
   co_return agent::ToolOutcome{"error: no kernel tool " + name, true};
 }
 
-// sessions_send: the message becomes the target session's next user message and runs there.
+// The cron tool acts for the calling agent only: its jobs, its sessions.
+agent::ToolOutcome Pipeline::CronTool(const json::object& in, const agent::ToolContext& context) {
+  std::string action = Str(in, "action");
+  json::object params = in;
+  params.erase("action");
+  const std::string& agent_id = context.agent_id;
+  if (action == "list") {
+    params["agentId"] = agent_id;
+    return Out(cron_->List(params));
+  }
+  if (action == "add") {
+    params["agentId"] = agent_id;
+    std::string session = Str(params, "session");
+    if (session.empty()) params["session"] = session = "isolated";
+    if (session != "isolated" && session != "main" && session.rfind("agent:" + agent_id + ":", 0) != 0)
+      return {"error: session must be \"isolated\", \"main\" or one of this agent's session keys (agent:" + agent_id + ":...)", true};
+    return Out(cron_->Add(params));
+  }
+  if (action != "update" && action != "remove" && action != "run")
+    return {"error: action must be list, add, update, remove or run", true};
+  auto own = cron_->List(json::object{{"agentId", agent_id}});
+  bool mine = false;
+  if (own.ok())
+    for (const auto& job : own->at("jobs").as_array()) mine = mine || job.at("id") == json::value(Str(params, "id"));
+  if (!mine) return {"error: no job " + Str(params, "id") + " of this agent", true};
+  if (action == "update") {
+    if (params.contains("agentId")) return {"error: a job cannot be moved to another agent", true};
+    if (params.contains("session")) return {"error: the session of a job cannot be changed here; remove it and add it again", true};
+    return Out(cron_->Update(params));
+  }
+  return Out(action == "remove" ? cron_->Remove(params) : cron_->RunNow(params));
+}
+
+// How many sessions_send hops led to run `run_id` (0 for a message a person wrote).
+int64_t Pipeline::SendDepthOf(const std::string& run_id) {
+  int64_t id = 0;
+  if (std::from_chars(run_id.data(), run_id.data() + run_id.size(), id).ec != std::errc()) return 0;
+  auto run = runs_.Get(id);
+  if (!run.ok() || !*run || !(*run)->message_id) return 0;
+  auto m = sessions_.GetMessage(*(*run)->message_id);
+  if (!m.ok() || !*m || !(*m)->metadata.is_object()) return 0;
+  return IntOr((*m)->metadata.as_object(), "sendDepth", 0);
+}
+
+// sessions_send: the message becomes the target session's next user message and runs there. Sends
+// chain (A asks B, B asks C...) at most kMaxSendDepth deep, so two sessions cannot loop forever.
 asio::awaitable<agent::ToolOutcome> Pipeline::SessionsSendTool(json::value input, agent::ToolContext context) {
   auto alive = alive_;
   const json::object empty;
   const json::object& in = input.is_object() ? input.as_object() : empty;
   std::string key = Str(in, "sessionKey"), message = Str(in, "message");
   if (key.empty() || message.empty()) co_return agent::ToolOutcome{"error: sessionKey and message are required", true};
-  if (key == context.session_key)
+  SessionScope scope = ScopeOf(context);
+  if (scope.only_session) co_return agent::ToolOutcome{"error: a group conversation cannot send to other sessions", true};
+  auto target = VisibleSession(scope, key);
+  if (!target.ok()) co_return agent::ToolOutcome{"error: " + target.error().message, true};
+  if (target->id == scope.caller_session)
     co_return agent::ToolOutcome{"error: a session cannot send to itself (its turn is the one running)", true};
-  auto found = FindSession(key);
-  if (!found.ok() || !*found) co_return agent::ToolOutcome{"error: no active session " + key, true};
+  int64_t depth = SendDepthOf(context.run_id) + 1;
+  if (depth > kMaxSendDepth)
+    co_return agent::ToolOutcome{"error: too many sessions_send hops in a row (at most " + std::to_string(kMaxSendDepth) + ")", true};
   SyntheticRun spec;
-  spec.session_key = (*found)->key;
-  spec.agent_id = (*found)->agent_id;
-  spec.kind = (*found)->kind;
+  spec.session_key = target->key;
+  spec.agent_id = target->agent_id;
+  spec.kind = target->kind;
   spec.origin = "session";
   spec.message = message;
-  spec.metadata = json::object{{"fromSession", context.session_key}, {"fromAgent", context.agent_id}};
+  spec.metadata = json::object{{"fromSession", context.session_key}, {"fromAgent", context.agent_id}, {"sendDepth", depth}};
   auto run_id = QueueSynthetic(spec);
   if (!run_id.ok()) co_return agent::ToolOutcome{"error: " + run_id.error().message, true};
   int64_t wait_s = std::clamp<int64_t>(IntOr(in, "waitSeconds", 0), 0, 300);
@@ -195,14 +271,36 @@ asio::awaitable<agent::ToolOutcome> Pipeline::SessionsSendTool(json::value input
   co_return agent::ToolOutcome{json::serialize(*done), false};
 }
 
+// Reading the workspace files and scanning the skill directories is blocking file I/O: it runs on
+// the worker pool, at most every kPromptRefreshMs per agent, and the loop keeps serving meanwhile.
+asio::awaitable<void> Pipeline::RefreshPromptParts(agent::AgentSettings settings) {
+  auto alive = alive_;
+  if (auto it = prompt_cache_.find(settings.id);
+      it != prompt_cache_.end() && NowMs() - it->second.built_at_ms <= kPromptRefreshMs)
+    co_return;
+  std::filesystem::path workspace = settings.workspace, home_skills = paths_.home / "skills";
+  auto load = [workspace, home_skills]() -> asio::awaitable<PromptCache> {
+    co_return LoadPromptParts(workspace, home_skills);
+  };
+  PromptCache parts = co_await asio::co_spawn(workers_, load, asio::use_awaitable);
+  if (!*alive) co_return;
+  prompt_cache_[settings.id] = std::move(parts);
+}
+
+Pipeline::PromptCache Pipeline::LoadPromptParts(const std::filesystem::path& workspace,
+                                                const std::filesystem::path& home_skills) {
+  PromptCache parts;
+  parts.bootstrap = agent::ReadBootstrapFiles(workspace);
+  parts.skills = agent::DiscoverSkills({{workspace / "skills", "workspace"}, {home_skills, "home"}}, config::ProcessEnv());
+  parts.built_at_ms = NowMs();
+  return parts;
+}
+
 std::string Pipeline::SystemPromptFor(const agent::AgentSettings& settings, const json::value& metadata, int64_t now_ms) {
-  PromptCache& cache = prompt_cache_[settings.id];
-  if (cache.built_at_ms == 0 || now_ms - cache.built_at_ms > kPromptRefreshMs) {
-    cache.bootstrap = agent::ReadBootstrapFiles(settings.workspace);
-    cache.skills = agent::DiscoverSkills({{settings.workspace / "skills", "workspace"}, {paths_.home / "skills", "home"}},
-                                         config::ProcessEnv());
-    cache.built_at_ms = now_ms;
-  }
+  auto it = prompt_cache_.find(settings.id);
+  if (it == prompt_cache_.end())  // not refreshed yet (a /status before any run): read now, once
+    it = prompt_cache_.emplace(settings.id, LoadPromptParts(settings.workspace, paths_.home / "skills")).first;
+  const PromptCache& cache = it->second;
   agent::PromptParts parts;
   parts.agent_prompt = settings.system_prompt;  // base instructions + the agent's own
   parts.bootstrap = cache.bootstrap;

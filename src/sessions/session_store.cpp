@@ -333,6 +333,19 @@ Result<int64_t> SessionStore::MarkCompacted(int64_t session_id, const std::vecto
   return marked;
 }
 
+Result<int64_t> SessionStore::MarkCompactedBefore(int64_t session_id, int64_t before_seq) {
+  return db_.Update("UPDATE messages SET compacted = 1 WHERE session_id = ?1 AND seq < ?2 AND compacted = 0",
+                    {session_id, before_seq});
+}
+
+Result<std::optional<StoredMessage>> SessionStore::LatestSummary(int64_t session_id) {
+  std::optional<StoredMessage> found;
+  std::string sql = std::string(kMessageColumns) +
+                    "WHERE session_id = ?1 AND role = 'summary' AND compacted = 0 ORDER BY seq DESC LIMIT 1";
+  OC_TRY(db_.Query(sql, {session_id}, [&](const Row& row) { found = ReadMessage(row); }).status());
+  return found;
+}
+
 Result<int64_t> SessionStore::CompactedCount(int64_t session_id) {
   OC_ASSIGN(auto n, db_.QueryInt("SELECT count(*) FROM messages WHERE session_id = ?1 AND compacted = 1", {session_id}));
   return n.value_or(0);

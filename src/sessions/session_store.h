@@ -124,6 +124,10 @@ class SessionStore {
   // Marks messages as compacted: they stay in the history but ModelWindow skips them. Ids of other
   // sessions are ignored. Returns how many were marked.
   Result<int64_t> MarkCompacted(int64_t session_id, const std::vector<int64_t>& message_ids);
+  // Marks every message of the session with seq < before_seq as compacted. Returns how many.
+  Result<int64_t> MarkCompactedBefore(int64_t session_id, int64_t before_seq);
+  // The latest summary (role "summary") not itself compacted, or nullopt.
+  Result<std::optional<StoredMessage>> LatestSummary(int64_t session_id);
   // Messages of the session marked compacted.
   Result<int64_t> CompactedCount(int64_t session_id);
   // Replaces the session's metadata object (e.g. {model} set by /model). kNotFound for an unknown id.

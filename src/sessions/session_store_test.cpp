@@ -679,6 +679,13 @@ TEST_F(SessionStoreTest, CompactedMessagesStayInHistoryButLeaveTheModelWindow) {
   EXPECT_EQ(Contents(s.id).size(), 5u);  // the full history keeps the originals
   EXPECT_EQ(store_->CompactedCount(s.id).value(), 2);
   EXPECT_EQ(store_->ModelWindow(other.id, 0)->size(), 1u);
+  auto latest = store_->LatestSummary(s.id);
+  ASSERT_TRUE(latest.ok() && *latest);
+  EXPECT_EQ((*latest)->id, summary.id);
+  EXPECT_EQ(store_->MarkCompactedBefore(s.id, 4).value(), 1);  // m3; m1, m2 were already
+  EXPECT_EQ(store_->ModelWindow(s.id, 0)->front().content, "m4");
+  ASSERT_TRUE(store_->MarkCompacted(s.id, {summary.id}).ok());
+  EXPECT_FALSE(store_->LatestSummary(s.id).value().has_value());
 }
 
 TEST_F(SessionStoreTest, MetadataCanBeReplaced) {

@@ -44,15 +44,19 @@ struct Fd {
 };
 
 // The whole regular file at `resolved` (shown to the model as `shown`), up to `max_bytes`.
+// O_NONBLOCK keeps the open itself from waiting (a FIFO without a writer would block a worker
+// forever); anything but a regular file is refused before a read, then reads block normally.
 Result<std::string> ReadWholeFile(const fs::path& resolved, std::string_view shown, size_t max_bytes) {
-  Fd f{::open(resolved.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)};
+  Fd f{::open(resolved.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW)};
   if (f.fd < 0) return IoError("cannot open", shown, errno);
   struct stat st {};
   if (::fstat(f.fd, &st) != 0) return IoError("cannot stat", shown, errno);
   if (S_ISDIR(st.st_mode)) {
     return MakeError(ErrorCode::kInvalidParams, std::string(shown) + " is a directory (use ls)");
   }
-  if (!S_ISREG(st.st_mode)) return MakeError(ErrorCode::kInvalidParams, std::string(shown) + " is not a regular file");
+  if (!S_ISREG(st.st_mode)) return MakeError(ErrorCode::kInvalidParams, "not a regular file: " + std::string(shown));
+  int flags = ::fcntl(f.fd, F_GETFL);
+  if (flags < 0 || ::fcntl(f.fd, F_SETFL, flags & ~O_NONBLOCK) != 0) return IoError("cannot read", shown, errno);
   if (static_cast<uint64_t>(st.st_size) > max_bytes) {
     return MakeError(ErrorCode::kInvalidParams, std::string(shown) + " is too large (" + std::to_string(st.st_size) +
                                                     " bytes; the limit is " + std::to_string(max_bytes) + ")");

@@ -1,6 +1,12 @@
 // The file tools through BuiltinTools::Invoke (worker pool, schema validation, confinement).
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
 
 #include "tools/tools_test_util.h"
 
@@ -199,6 +205,58 @@ TEST_F(ToolsFiles, GrepSearchesTheTreeSkippingGitBinaryAndOutsideLinks) {
   EXPECT_TRUE(Contains(bad.output, "invalid pattern")) << bad.output;
   auto escape = Invoke("grep", json::object{{"pattern", "TODO"}, {"path", "outlink"}});
   EXPECT_TRUE(escape.is_error);
+}
+
+// Opens `fifo` as a writer (unblocking any reader stuck in open) once `after` has passed, and keeps
+// doing so until destroyed, so a tool that blocks on the FIFO fails the timing check instead of
+// hanging the test run.
+class FifoRescuer {
+ public:
+  FifoRescuer(fs::path fifo, std::chrono::milliseconds after)
+      : thread_([this, fifo = std::move(fifo), after] {
+          auto start = std::chrono::steady_clock::now();
+          while (!stop_) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            if (std::chrono::steady_clock::now() - start < after) continue;
+            int fd = ::open(fifo.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+            if (fd >= 0) ::close(fd);
+          }
+        }) {}
+  ~FifoRescuer() {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+TEST_F(ToolsFiles, FifosAreRefusedOrSkippedWithoutBlocking) {
+  ASSERT_EQ(::mkfifo((ws_ / "pipe").c_str(), 0600), 0);
+  WriteFile(ws_ / "notes.txt", "needle here\n");
+  FifoRescuer rescuer(ws_ / "pipe", std::chrono::seconds(3));
+  auto timed = [this](const std::string& tool, json::object input) {
+    auto start = std::chrono::steady_clock::now();
+    agent::ToolOutcome out = Invoke(tool, std::move(input));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2)) << tool << " blocked on the FIFO";
+    return out;
+  };
+
+  auto read = timed("read", json::object{{"path", "pipe"}});
+  EXPECT_TRUE(read.is_error);
+  EXPECT_TRUE(Contains(read.output, "not a regular file: pipe")) << read.output;
+  auto edit = timed("edit", json::object{{"path", "pipe"}, {"old", "a"}, {"new", "b"}});
+  EXPECT_TRUE(edit.is_error);
+  EXPECT_TRUE(Contains(edit.output, "not a regular file: pipe")) << edit.output;
+  EXPECT_TRUE(fs::is_fifo(ws_ / "pipe"));  // not replaced by the edit
+
+  auto direct = timed("grep", json::object{{"pattern", "needle"}, {"path", "pipe"}});
+  EXPECT_FALSE(direct.is_error) << direct.output;
+  EXPECT_EQ(direct.output, "no matches for /needle/ in pipe");
+  auto tree = timed("grep", json::object{{"pattern", "needle"}});
+  ASSERT_FALSE(tree.is_error) << tree.output;
+  EXPECT_EQ(tree.output, "notes.txt:1: needle here\n");
 }
 
 TEST_F(ToolsFiles, GrepCapsTheNumberOfMatches) {

@@ -119,13 +119,14 @@ std::optional<std::string> CheckUrlShape(const urls::url_view_base& u) {
 }
 
 // Resolves the host of `u` and refuses blocked addresses. Returns an error message or nullopt.
-asio::awaitable<std::optional<std::string>> CheckHost(asio::any_io_executor loop, const urls::url_view_base& u) {
+asio::awaitable<std::optional<std::string>> CheckHost(asio::any_io_executor loop, const urls::url_view_base& u,
+                                                      const std::function<bool(const asio::ip::address&)>& blocked) {
   std::string host = u.host_address();
   std::string service = u.has_port() ? std::string(u.port()) : Lower(std::string(u.scheme()));
   boost::system::error_code ec;
   auto literal = asio::ip::make_address(host, ec);
   if (!ec) {
-    if (IsBlockedAddress(literal)) co_return "refusing " + host + ": a loopback, private or link-local address";
+    if (blocked(literal)) co_return "refusing " + host + ": a loopback, private or link-local address";
     co_return std::nullopt;
   }
   asio::ip::tcp::resolver resolver(loop);
@@ -133,7 +134,7 @@ asio::awaitable<std::optional<std::string>> CheckHost(asio::any_io_executor loop
   if (rec) co_return "cannot resolve " + host + ": " + rec.message();
   for (const auto& entry : results) {
     auto address = entry.endpoint().address();
-    if (IsBlockedAddress(address)) {
+    if (blocked(address)) {
       co_return "refusing " + host + ": it resolves to " + address.to_string() +
           ", a loopback, private or link-local address";
     }
@@ -202,10 +203,13 @@ asio::awaitable<agent::ToolOutcome> WebFetch(asio::any_io_executor loop, agent::
   urls::url current(*parsed);
   current.remove_fragment();
   auto deadline = Clock::now() + limits.timeout;
+  std::function<bool(const asio::ip::address&)> blocked = limits.is_blocked;
+  if (!blocked) blocked = IsBlockedAddress;
   for (int redirects = 0;; ++redirects) {
     if (auto bad = CheckUrlShape(current)) co_return Failure(*bad);
     if (!limits.allow_private) {
-      std::optional<std::string> refused = co_await CheckHost(loop, current);
+      // The early check gives a clear error; the connect-time filter below is what holds (rebinding).
+      std::optional<std::string> refused = co_await CheckHost(loop, current, blocked);
       if (refused) co_return Failure(*refused + " (tools.webFetch.allowPrivateNetwork is off)");
     }
     auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
@@ -215,6 +219,7 @@ asio::awaitable<agent::ToolOutcome> WebFetch(asio::any_io_executor loop, agent::
     req.method = "GET";
     req.url = ShownUrl(current);
     req.headers.emplace_back("Accept", "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.5");
+    if (!limits.allow_private) req.allow_address = [blocked](const asio::ip::address& a) { return !blocked(a); };
     std::string body;
     bool cut = false;
     agent::BodySink sink = [&body, &cut, max = limits.max_bytes](std::string_view chunk) {
@@ -236,6 +241,13 @@ asio::awaitable<agent::ToolOutcome> WebFetch(asio::any_io_executor loop, agent::
       co_return agent::ToolOutcome{text, binary};
     }
     if (!fetched.ok()) {
+      if (fetched.error().code == ErrorCode::kForbidden && !limits.allow_private) {
+        std::string address = fetched.error().message;  // "address not allowed: <addr>"
+        address.erase(0, address.rfind(": ") == std::string::npos ? 0 : address.rfind(": ") + 2);
+        co_return Failure("refusing " + std::string(current.host_address()) + ": when connecting it resolved to " +
+                          address +
+                          ", a loopback, private or link-local address (tools.webFetch.allowPrivateNetwork is off)");
+      }
       if (fetched.error().code == ErrorCode::kTimeout) {
         co_return Failure("timed out after " + std::to_string(limits.timeout.count()) + " ms fetching " +
                           ShownUrl(current));

@@ -129,6 +129,33 @@ TEST_F(ToolsWebFetch, TimesOut) {
   EXPECT_TRUE(Contains(r.output, "timed out after 200 ms")) << r.output;
 }
 
+// DNS rebinding: the early check sees an allowed address, the connect sees a blocked one. A blocked
+// predicate answering "allowed" on its first call only stands in for the DNS server changing its mind.
+TEST_F(ToolsWebFetch, AddressBlockedAtConnectTimeIsRefusedWithoutARequest) {
+  server_.Queue(CannedAnswer{{RawResponse(200, "OK", "", "secret", "text/plain")}});
+  internal::FetchLimits limits;
+  limits.allow_private = false;
+  int calls = 0;
+  limits.is_blocked = [&calls](const ip::address& a) { return ++calls > 1 && internal::IsBlockedAddress(a); };
+  auto r = agent::test_server::RunCoroutine(
+      io_, internal::WebFetch(io_.get_executor(), http_, server_.base_url() + "/internal", limits));
+  EXPECT_TRUE(r.is_error);
+  EXPECT_EQ(r.output,
+            "web_fetch: refusing 127.0.0.1: when connecting it resolved to 127.0.0.1, a loopback, private or "
+            "link-local address (tools.webFetch.allowPrivateNetwork is off)");
+  EXPECT_FALSE(Contains(r.output, "secret"));
+  EXPECT_EQ(calls, 2);  // the early check, then the connect-time filter
+  EXPECT_TRUE(server_.requests().empty());
+  EXPECT_EQ(server_.accepts(), 0);
+
+  // With private networks allowed there is no filter: the same fetch goes through.
+  limits.allow_private = true;
+  auto allowed = agent::test_server::RunCoroutine(
+      io_, internal::WebFetch(io_.get_executor(), http_, server_.base_url() + "/internal", limits));
+  EXPECT_FALSE(allowed.is_error) << allowed.output;
+  EXPECT_TRUE(Contains(allowed.output, "secret")) << allowed.output;
+}
+
 TEST(ToolsWebFetchAddresses, BlockedRanges) {
   auto blocked = [](const char* a) { return internal::IsBlockedAddress(ip::make_address(a)); };
   for (const char* a : {"127.0.0.1", "127.1.2.3", "10.0.0.1", "172.16.0.1", "172.31.255.255", "192.168.1.1",
