@@ -1,5 +1,6 @@
 // Anthropic Messages wire format without I/O: request body, answer parsing, stream assembly, error
 // classification. Everything here treats its input as untrusted.
+#include "common/text.h"
 #include "agent/anthropic_wire.h"
 
 #include <utility>
@@ -12,27 +13,6 @@ namespace {
 
 constexpr size_t kMaxMessageFromBody = 500;  // chars of a non-JSON error body quoted in a message
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
-// Parses strict JSON without exceptions.
-std::optional<json::value> TryParse(std::string_view text, std::string* what) {
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec) {
-    if (what) *what = ec.message();
-    return std::nullopt;
-  }
-  return v;
-}
-
 // ---- request ----
 
 struct WireMessage {
@@ -42,7 +22,7 @@ struct WireMessage {
 
 // A tool call's arguments as the input object the API requires ({} when not an object).
 json::value ToolInput(std::string_view arguments) {
-  if (auto parsed = TryParse(arguments, nullptr); parsed && parsed->is_object()) return std::move(*parsed);
+  if (auto parsed = TryParseJson(arguments, nullptr); parsed && parsed->is_object()) return std::move(*parsed);
   return json::object{};
 }
 
@@ -179,7 +159,7 @@ Error AnthropicErrorFromObject(const json::value& error, std::string_view contex
 Error AnthropicErrorFromHttpAnswer(std::string_view provider, int status, std::string_view body,
                                    std::optional<int64_t> retry_after_ms) {
   std::string detail;
-  if (auto parsed = TryParse(body, nullptr); parsed && parsed->is_object()) {
+  if (auto parsed = TryParseJson(body, nullptr); parsed && parsed->is_object()) {
     if (const auto* error = parsed->get_object().if_contains("error")) {
       auto [type, message] = ErrorTypeAndMessage(*error);
       detail = message;
@@ -187,7 +167,7 @@ Error AnthropicErrorFromHttpAnswer(std::string_view provider, int status, std::s
     }
   }
   if (detail.empty()) {
-    detail = std::string(Trim(body.substr(0, kMaxMessageFromBody)));
+    detail = std::string(TrimAsciiSpace(body.substr(0, kMaxMessageFromBody)));
     if (body.size() > kMaxMessageFromBody) detail += "...";
   }
   std::string message = std::string(provider) + ": HTTP " + std::to_string(status);
@@ -197,7 +177,7 @@ Error AnthropicErrorFromHttpAnswer(std::string_view provider, int status, std::s
 
 Result<LlmResponse> ParseAnthropicMessage(std::string_view body) {
   std::string what;
-  auto parsed = TryParse(body, &what);
+  auto parsed = TryParseJson(body, &what);
   if (!parsed) return MakeLlmError(kErrBadRequest, "malformed message: " + what);
   const json::object* root = parsed->if_object();
   if (!root) return MakeLlmError(kErrBadRequest, "malformed message: not an object");
@@ -234,10 +214,10 @@ bool AnthropicStreamAssembler::OnEvent(std::string_view data) {
   if (error_) return false;
   if (done_) return true;
   ++events_;
-  std::string_view trimmed = Trim(data);
+  std::string_view trimmed = TrimAsciiSpace(data);
   if (trimmed.empty()) return true;
   std::string what;
-  auto parsed = TryParse(trimmed, &what);
+  auto parsed = TryParseJson(trimmed, &what);
   if (!parsed || !parsed->is_object()) {
     error_ = MakeLlmError(kErrBadRequest, "malformed stream event: " + (what.empty() ? "not an object" : what));
     return false;

@@ -1,5 +1,6 @@
 // Gemini generateContent wire format without I/O (see gemini_wire.h). Inputs are untrusted: every
 // parse is exception-free and every lookup checks its type.
+#include "common/text.h"
 #include "agent/gemini_wire.h"
 
 #include <cmath>
@@ -15,23 +16,6 @@ namespace {
 constexpr size_t kMaxMessageFromBody = 500;  // chars of a non-JSON error body quoted in a message
 constexpr int64_t kMaxRetryDelayMs = 24LL * 3600 * 1000;
 constexpr int kMaxSchemaDepth = 32;  // deeper schema levels are cut (cycles cannot occur in JSON)
-
-std::string_view Trim(std::string_view s) {
-  size_t first = s.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos) return {};
-  size_t last = s.find_last_not_of(" \t\r\n");
-  return s.substr(first, last - first + 1);
-}
-
-std::optional<json::value> TryParse(std::string_view text, std::string* what) {
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec) {
-    if (what) *what = ec.message();
-    return std::nullopt;
-  }
-  return v;
-}
 
 int64_t ClampMs(double ms) {
   if (!(ms >= 0)) return 0;
@@ -181,7 +165,7 @@ class ContentList {
 
 // The call's arguments as an object (Gemini's functionCall.args); {} when they are not a JSON object.
 json::value ArgsObject(const std::string& arguments) {
-  auto parsed = TryParse(arguments, nullptr);
+  auto parsed = TryParseJson(arguments, nullptr);
   if (parsed && parsed->is_object()) return std::move(*parsed);
   return json::object{};
 }
@@ -371,7 +355,7 @@ std::optional<int64_t> ParseGoogleDuration(const json::value& duration) {
     return ClampMs(static_cast<double>(seconds.value_or(0)) * 1000.0 + static_cast<double>(nanos) / 1e6);
   }
   if (!duration.is_string()) return std::nullopt;
-  std::string_view s = Trim(duration.get_string());
+  std::string_view s = TrimAsciiSpace(duration.get_string());
   if (s.size() < 2 || s.size() > 32 || s.back() != 's') return std::nullopt;
   s.remove_suffix(1);
   for (char c : s) {
@@ -407,7 +391,7 @@ Error GeminiErrorFromObject(const json::value& error, int http_status, std::opti
 
 Error GeminiErrorFromHttpAnswer(std::string_view provider, int status, std::string_view body,
                                 std::optional<int64_t> retry_after_ms) {
-  std::optional<json::value> parsed = TryParse(body, nullptr);
+  std::optional<json::value> parsed = TryParseJson(body, nullptr);
   const json::value* root = parsed ? &*parsed : nullptr;
   if (root && root->is_array() && !root->get_array().empty()) root = &root->get_array().front();
   if (root && root->is_object()) {
@@ -418,14 +402,14 @@ Error GeminiErrorFromHttpAnswer(std::string_view provider, int status, std::stri
     }
   }
   std::string message = std::string(provider) + ": HTTP " + std::to_string(status);
-  std::string detail(Trim(body.substr(0, kMaxMessageFromBody)));
+  std::string detail(TrimAsciiSpace(body.substr(0, kMaxMessageFromBody)));
   if (!detail.empty()) message += ": " + detail + (body.size() > kMaxMessageFromBody ? "..." : "");
   return MakeLlmError(KindForHttpStatus(status), std::move(message), status, retry_after_ms);
 }
 
 Result<GeminiAnswer> ParseGeminiResponse(std::string_view body) {
   std::string what;
-  auto parsed = TryParse(body, &what);
+  auto parsed = TryParseJson(body, &what);
   if (!parsed) return MakeLlmError(kErrBadRequest, "malformed Gemini answer: " + what);
   const json::object* root = parsed->if_object();
   if (!root) return MakeLlmError(kErrBadRequest, "malformed Gemini answer: not an object");
@@ -446,10 +430,10 @@ Result<GeminiAnswer> ParseGeminiResponse(std::string_view body) {
 bool GeminiStreamAssembler::OnEvent(std::string_view data) {
   if (error_) return false;
   ++events_;
-  std::string_view trimmed = Trim(data);
+  std::string_view trimmed = TrimAsciiSpace(data);
   if (trimmed.empty() || trimmed == "[DONE]") return true;  // Gemini sends no [DONE]; proxies might
   std::string what;
-  auto parsed = TryParse(trimmed, &what);
+  auto parsed = TryParseJson(trimmed, &what);
   if (!parsed || !parsed->is_object()) {
     error_ = MakeLlmError(kErrBadRequest, "malformed stream chunk: " + (what.empty() ? "not an object" : what));
     return false;

@@ -1,4 +1,5 @@
 // HEARTBEAT.md reading and HEARTBEAT_OK recognition.
+#include "common/text.h"
 #include "agent/heartbeat.h"
 
 #include <fcntl.h>
@@ -17,13 +18,6 @@ namespace {
 constexpr size_t kMaxHeartbeatChars = 20000;
 constexpr size_t kShortReplyChars = 300;
 constexpr size_t kMaxReadBytes = 64 * 1024;  // the prompt keeps kMaxHeartbeatChars of it anyway
-
-std::string_view Trim(std::string_view s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string_view::npos) return {};
-  size_t e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
 
 // Removes <!-- ... --> (an unterminated comment runs to the end).
 std::string StripHtmlComments(std::string_view text) {
@@ -45,14 +39,14 @@ std::string StripHtmlComments(std::string_view text) {
 
 // A line that asks for nothing: blank, a heading, or a list item / checkbox with no text.
 bool IsEmptyLine(std::string_view line) {
-  line = Trim(line);
+  line = TrimAsciiSpace(line);
   if (line.empty() || line.front() == '#') return true;
   size_t digits = 0;
   while (digits < line.size() && std::isdigit(static_cast<unsigned char>(line[digits]))) ++digits;
   if (digits > 0 && digits < line.size() && (line[digits] == '.' || line[digits] == ')')) line.remove_prefix(digits + 1);
   else if (line.front() == '-' || line.front() == '*' || line.front() == '+') line.remove_prefix(1);
   else return false;
-  line = Trim(line);
+  line = TrimAsciiSpace(line);
   if (line == "[ ]" || line == "[x]" || line == "[X]" || line == "[]") return true;
   return line.empty();
 }
@@ -100,7 +94,7 @@ std::optional<std::string> HeartbeatPrompt(const std::filesystem::path& workspac
   std::istringstream lines(checklist);
   for (std::string line; !has_task && std::getline(lines, line);) has_task = !IsEmptyLine(line);
   if (!has_task) return std::nullopt;
-  std::string body(Trim(CutAtLineBoundary(Trim(checklist), kMaxHeartbeatChars)));
+  std::string body(TrimAsciiSpace(CutAtLineBoundary(TrimAsciiSpace(checklist), kMaxHeartbeatChars)));
   return "This is a scheduled heartbeat check, not a message from the user. Follow the checklist from "
          "HEARTBEAT.md in your workspace, shown below. Do not bring up old tasks from earlier chats that "
          "it does not ask for. If nothing needs the user's attention, reply with exactly " +
@@ -109,7 +103,7 @@ std::optional<std::string> HeartbeatPrompt(const std::filesystem::path& workspac
 }
 
 bool IsHeartbeatOk(std::string_view reply) {
-  std::string_view t = Trim(reply);
+  std::string_view t = TrimAsciiSpace(reply);
   std::string_view s = t;
   while (!s.empty() && IsWrapper(s.front())) s.remove_prefix(1);
   while (!s.empty() && IsWrapper(s.back())) s.remove_suffix(1);

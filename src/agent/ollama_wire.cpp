@@ -1,32 +1,12 @@
 // Ollama /api/chat wire format without I/O: NDJSON framing, request body, answer parsing and stream
 // assembly. Everything here treats its input as untrusted (fuzzed by fuzz_ndjson).
+#include "common/text.h"
 #include "agent/ollama_wire.h"
 
 #include "agent/openai_wire.h"
 
 namespace oc::agent {
 namespace {
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
-// Parses strict JSON without exceptions.
-std::optional<json::value> TryParse(std::string_view text, std::string* what) {
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec) {
-    if (what) *what = ec.message();
-    return std::nullopt;
-  }
-  return v;
-}
 
 // The Error for an {"error": ...} object arriving with a 2xx status (a stream line or a whole
 // body). Ollama sends a string; an object's message and numeric code (when a proxy adds them) are
@@ -51,7 +31,7 @@ Error ErrorFromErrorValue(const json::value& error_value) {
 // A call's arguments as the object Ollama expects; text that is not a JSON object becomes {} (the
 // model produced it elsewhere, e.g. another provider before a failover).
 json::value ArgumentsObject(std::string_view text) {
-  if (auto parsed = TryParse(text, nullptr); parsed && parsed->is_object()) return std::move(*parsed);
+  if (auto parsed = TryParseJson(text, nullptr); parsed && parsed->is_object()) return std::move(*parsed);
   return json::object();
 }
 
@@ -183,9 +163,9 @@ std::string BuildOllamaChatBody(const LlmRequest& request) {
 // ---- non-streamed answer ----
 
 Result<LlmResponse> ParseOllamaChat(std::string_view body, uint64_t first_call_number) {
-  std::string_view trimmed = Trim(body);
+  std::string_view trimmed = TrimAsciiSpace(body);
   std::string what;
-  auto parsed = TryParse(trimmed, &what);
+  auto parsed = TryParseJson(trimmed, &what);
   if (!parsed) {
     if (trimmed.find('\n') == std::string_view::npos) {
       return MakeLlmError(kErrBadRequest, "malformed chat answer: " + what);
@@ -219,7 +199,7 @@ bool OllamaStreamAssembler::OnLine(std::string_view line) {
   if (done_) return true;
   ++lines_;
   std::string what;
-  auto parsed = TryParse(Trim(line), &what);
+  auto parsed = TryParseJson(TrimAsciiSpace(line), &what);
   if (!parsed || !parsed->is_object()) {
     error_ = MakeLlmError(kErrBadRequest, "malformed stream line: " + (what.empty() ? "not an object" : what));
     return false;

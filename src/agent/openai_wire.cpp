@@ -1,5 +1,6 @@
 // OpenAI chat-completions wire format without I/O: SSE framing, request body, answer parsing,
 // error classification. Everything here treats its input as untrusted (fuzzed by fuzz_sse).
+#include "common/text.h"
 #include "agent/openai_wire.h"
 
 #include <algorithm>
@@ -15,30 +16,9 @@ namespace {
 constexpr size_t kMaxMessageFromBody = 500;  // chars of a non-JSON error body quoted in a message
 constexpr int64_t kMaxRetryAfterMs = 24LL * 3600 * 1000;  // a server asking for more is capped here
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
-// Parses strict JSON without exceptions.
-std::optional<json::value> TryParse(std::string_view text, std::string* what) {
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec) {
-    if (what) *what = ec.message();
-    return std::nullopt;
-  }
-  return v;
-}
-
 // A non-negative decimal number ("2", "1.5"); nullopt otherwise.
 std::optional<double> ParseNonNegativeNumber(std::string_view s) {
-  s = Trim(s);
+  s = TrimAsciiSpace(s);
   if (s.empty() || s.size() > 32) return std::nullopt;
   for (char c : s) {
     if (!((c >= '0' && c <= '9') || c == '.')) return std::nullopt;
@@ -58,7 +38,7 @@ int64_t ClampMs(double ms) {
 
 // IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") to Unix seconds; nullopt when it is not one.
 std::optional<int64_t> ParseHttpDate(std::string_view s) {
-  s = Trim(s);
+  s = TrimAsciiSpace(s);
   size_t comma = s.find(", ");
   if (comma == std::string_view::npos) return std::nullopt;
   std::string rest(s.substr(comma + 2));
@@ -200,7 +180,7 @@ std::optional<int64_t> ParseRetryAfter(std::string_view retry_after_ms, std::str
 Error ErrorFromHttpAnswer(std::string_view provider, int status, std::string_view body,
                           std::optional<int64_t> retry_after_ms) {
   std::string detail;
-  if (auto parsed = TryParse(body, nullptr); parsed && parsed->is_object()) {
+  if (auto parsed = TryParseJson(body, nullptr); parsed && parsed->is_object()) {
     if (const auto* error = parsed->get_object().if_contains("error")) {
       if (const auto* obj = error->if_object()) {
         if (auto m = GetString(*obj, "message")) detail = std::string(*m);
@@ -213,7 +193,7 @@ Error ErrorFromHttpAnswer(std::string_view provider, int status, std::string_vie
     }
   }
   if (detail.empty()) {
-    detail = std::string(Trim(body.substr(0, kMaxMessageFromBody)));
+    detail = std::string(TrimAsciiSpace(body.substr(0, kMaxMessageFromBody)));
     if (body.size() > kMaxMessageFromBody) detail += "...";
   }
   std::string message = std::string(provider) + ": HTTP " + std::to_string(status);
@@ -306,7 +286,7 @@ std::string BuildChatCompletionsBody(const LlmRequest& request) {
 
 Result<LlmResponse> ParseChatCompletion(std::string_view body) {
   std::string what;
-  auto parsed = TryParse(body, &what);
+  auto parsed = TryParseJson(body, &what);
   if (!parsed) return MakeLlmError(kErrBadRequest, "malformed chat completion: " + what);
   const json::object* root = parsed->if_object();
   if (!root) return MakeLlmError(kErrBadRequest, "malformed chat completion: not an object");
@@ -348,14 +328,14 @@ bool ChatStreamAssembler::OnEvent(std::string_view data) {
   if (error_) return false;
   if (done_) return true;
   ++events_;
-  std::string_view trimmed = Trim(data);
+  std::string_view trimmed = TrimAsciiSpace(data);
   if (trimmed == "[DONE]") {
     done_ = true;
     return true;
   }
   if (trimmed.empty()) return true;
   std::string what;
-  auto parsed = TryParse(trimmed, &what);
+  auto parsed = TryParseJson(trimmed, &what);
   if (!parsed || !parsed->is_object()) {
     error_ = MakeLlmError(kErrBadRequest, "malformed stream chunk: " + (what.empty() ? "not an object" : what));
     return false;

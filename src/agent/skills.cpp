@@ -1,6 +1,7 @@
 // SKILL.md front matter: a small YAML subset parsed into a JSON tree, then read into
 // SkillFrontMatter. Recursion is bounded (kMaxDepth) and every loop consumes input, so arbitrary
 // bytes can neither overflow the stack nor hang the parser.
+#include "common/text.h"
 #include "agent/skills.h"
 
 #include <algorithm>
@@ -18,13 +19,6 @@ Error ParseError(int line, std::string message) {
   data["line"] = line;
   return MakeError(ErrorCode::kInvalidParams, "line " + std::to_string(line) + ": " + std::move(message),
                    std::move(data));
-}
-
-std::string_view Trim(std::string_view s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string_view::npos) return {};
-  size_t e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
 }
 
 // One line of the front matter: `raw` for block scalars, `content` (indent removed, comment
@@ -70,7 +64,7 @@ Line MakeLine(int number, std::string_view raw) {
   size_t spaces = raw.find_first_not_of(' ');
   if (spaces == std::string_view::npos) spaces = raw.size();
   l.indent = static_cast<int>(spaces);
-  l.content = std::string(Trim(StripComment(raw.substr(spaces))));
+  l.content = std::string(TrimAsciiSpace(StripComment(raw.substr(spaces))));
   l.tab_indent = spaces < raw.size() && raw[spaces] == '\t' && !l.content.empty();
   return l;
 }
@@ -149,7 +143,7 @@ class FlowParser {
     while (p_ < s_.size() && s_[p_] != ',' && s_[p_] != ']' && s_[p_] != '}' && s_[p_] != '\n' &&
            !(is_key && s_[p_] == ':'))
       ++p_;
-    std::string_view plain = Trim(s_.substr(start, p_ - start));
+    std::string_view plain = TrimAsciiSpace(s_.substr(start, p_ - start));
     if (plain.empty()) return Fail("empty value in a flow collection");
     if (plain.front() == '[' || plain.front() == '{') return Fail("unexpected bracket");
     return json::value(std::string(plain));
@@ -257,10 +251,10 @@ class BlockParser {
         if (p + 1 == c.size() || c[p + 1] == ' ' || c[p + 1] == '\t') break;
         ++p;
       }
-      key = std::string(Trim(c.substr(0, p)));
+      key = std::string(TrimAsciiSpace(c.substr(0, p)));
       if (key.empty()) return std::nullopt;
     }
-    return std::make_pair(std::move(key), std::string(Trim(c.substr(p + 1))));
+    return std::make_pair(std::move(key), std::string(TrimAsciiSpace(c.substr(p + 1))));
   }
   static bool IsMappingEntry(std::string_view c) { return SplitEntry(c).has_value(); }
 
@@ -302,7 +296,7 @@ class BlockParser {
       if (l.tab_indent) return ParseError(l.number, "tab in indentation");
       if (l.indent > indent) return ParseError(l.number, "unexpected indentation");
       if (!IsSeqItem(l.content)) break;  // the parent map's next key (`key:\n- a\nnext: b`)
-      std::string rest(Trim(std::string_view(l.content).substr(1)));
+      std::string rest(TrimAsciiSpace(std::string_view(l.content).substr(1)));
       if (!rest.empty() && (IsSeqItem(rest) || IsMappingEntry(rest))) {
         // `- key: v` / `- - x`: the item is a block whose first line starts after the dash.
         size_t column = l.content.find_first_not_of(" \t", 1);
@@ -343,7 +337,7 @@ class BlockParser {
       size_t p = 0;
       auto q = ReadQuoted(rest, p);
       if (!q) return ParseError(number, "unclosed or malformed quoted string");
-      if (!Trim(std::string_view(rest).substr(p)).empty()) return ParseError(number, "text after a quoted string");
+      if (!TrimAsciiSpace(std::string_view(rest).substr(p)).empty()) return ParseError(number, "text after a quoted string");
       ++i;
       return json::value(*q);
     }
@@ -373,7 +367,7 @@ class BlockParser {
     int block_indent = -1;
     while (i < lines_.size()) {
       const std::string& raw = lines_[i].raw;
-      if (Trim(raw).empty()) {
+      if (TrimAsciiSpace(raw).empty()) {
         body.emplace_back();
         ++i;
         continue;
@@ -446,7 +440,7 @@ Result<std::string> RequiredText(const json::object& root, const std::map<std::s
   if (it == root.end() || it->value().is_null())
     return ParseError(line, "front matter has no `" + std::string(key) + "`");
   if (!it->value().is_string()) return ParseError(line, "`" + std::string(key) + "` must be text");
-  std::string_view v = Trim(it->value().as_string());
+  std::string_view v = TrimAsciiSpace(it->value().as_string());
   if (v.empty()) return ParseError(line, "`" + std::string(key) + "` is empty");
   return std::string(v);
 }
@@ -456,7 +450,7 @@ Status AppendList(const json::object& o, std::string_view key, std::string_view 
   auto it = o.find(key);
   if (it == o.end() || it->value().is_null()) return Status::Ok();
   auto add = [&out](std::string_view s) {
-    std::string v(Trim(s));
+    std::string v(TrimAsciiSpace(s));
     if (!v.empty() && std::find(out.begin(), out.end(), v) == out.end()) out.push_back(std::move(v));
   };
   if (it->value().is_string()) {
@@ -524,7 +518,7 @@ Result<std::vector<Line>> FrontMatterLines(std::string_view text) {
     std::string_view raw = text.substr(pos, end - pos);
     if (raw.ends_with('\r')) raw.remove_suffix(1);
     ++number;
-    std::string_view marker = Trim(raw);
+    std::string_view marker = TrimAsciiSpace(raw);
     if (!opened) {
       if (raw.substr(0, 3) != "---" || marker != "---")
         return ParseError(1, "no front matter: SKILL.md must start with a `---` line");

@@ -1,4 +1,5 @@
 // System-prompt assembly: each section is built on its own, empty ones are dropped.
+#include "common/text.h"
 #include "agent/system_prompt.h"
 
 #include <algorithm>
@@ -9,18 +10,11 @@ namespace {
 
 constexpr size_t kMaxSkillDescriptionChars = 500;
 
-std::string_view TrimView(std::string_view s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string_view::npos) return {};
-  size_t e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
-
 // Control characters (line breaks included) become spaces and runs of spaces collapse, so text
 // taken from a SKILL.md stays on its list line.
 std::string OneLine(std::string_view s, size_t max_chars) {
   std::string out;
-  for (char c : TrimView(s)) {
+  for (char c : TrimAsciiSpace(s)) {
     bool space = static_cast<unsigned char>(c) < 0x20 || c == 0x7f || c == ' ';
     if (space) {
       if (!out.empty() && out.back() != ' ') out += ' ';
@@ -40,11 +34,11 @@ std::string OneLine(std::string_view s, size_t max_chars) {
 std::string WorkspaceSection(const PromptParts& parts) {
   std::string body;
   for (const auto& file : parts.bootstrap) {
-    std::string_view content = TrimView(file.content);
+    std::string_view content = TrimAsciiSpace(file.content);
     if (content.empty()) continue;
     body += "\n\n## " + file.name + "\n" + std::string(content);
   }
-  std::string_view path = TrimView(parts.workspace);
+  std::string_view path = TrimAsciiSpace(parts.workspace);
   if (path.empty() && body.empty()) return {};
   std::string section = "# Workspace";
   if (!path.empty())
@@ -73,9 +67,9 @@ std::string SkillsSection(const PromptParts& parts) {
 }  // namespace
 
 std::string AssembleSystemPrompt(const PromptParts& parts) {
-  std::string sections[] = {std::string(TrimView(parts.base_instructions)), std::string(TrimView(parts.agent_prompt)),
+  std::string sections[] = {std::string(TrimAsciiSpace(parts.base_instructions)), std::string(TrimAsciiSpace(parts.agent_prompt)),
                             WorkspaceSection(parts), SkillsSection(parts),
-                            std::string(TrimView(parts.runtime_facts))};
+                            std::string(TrimAsciiSpace(parts.runtime_facts))};
   std::string prompt;
   for (auto& section : sections) {
     if (section.empty()) continue;

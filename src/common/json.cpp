@@ -15,6 +15,16 @@ Result<json::value> ParseWith(std::string_view text, const json::parse_options& 
 
 Result<json::value> ParseJson(std::string_view text) { return ParseWith(text, {}); }
 
+std::optional<json::value> TryParseJson(std::string_view text, std::string* error) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec) {
+    if (error) *error = ec.message();
+    return std::nullopt;
+  }
+  return v;
+}
+
 Result<json::value> ParseLenientJson(std::string_view text) {
   json::parse_options opts;
   opts.allow_comments = true;

@@ -15,6 +15,8 @@ namespace json = boost::json;
 
 // Parses strict JSON (wire frames). Error: INVALID_REQUEST with the parser's message.
 Result<json::value> ParseJson(std::string_view text);
+// Strict JSON on a hot path (wire formats): nullopt and Boost's message in *error when invalid.
+std::optional<json::value> TryParseJson(std::string_view text, std::string* error = nullptr);
 // Parses JSON that may contain // and /* */ comments and trailing commas (config files).
 Result<json::value> ParseLenientJson(std::string_view text);
 

@@ -1,0 +1,16 @@
+// Small text helpers shared by parsers that must not pull in anything heavy (they are fuzzed).
+#pragma once
+
+#include <string_view>
+
+namespace oc {
+
+// `s` without leading and trailing spaces, tabs, CRs and LFs.
+inline std::string_view TrimAsciiSpace(std::string_view s) {
+  size_t first = s.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) return {};
+  size_t last = s.find_last_not_of(" \t\r\n");
+  return s.substr(first, last - first + 1);
+}
+
+}  // namespace oc
