@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/json.h"
 #include "common/status.h"
@@ -41,5 +42,8 @@ std::string Str(const json::value* v);
 
 // One compact JSON document and a newline on stdout.
 void PrintJson(const json::value& v);
+
+// Rows as left-aligned columns two spaces apart (the first row is usually the header).
+void PrintTable(const std::vector<std::vector<std::string>>& rows);
 
 }  // namespace oc::cli

@@ -59,20 +59,6 @@ std::string LastText(const json::object& job) {
 }
 
 // Left-aligned columns two spaces apart (the last one unpadded).
-void PrintTable(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> width(rows.front().size(), 0);
-  for (const auto& row : rows)
-    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
-    }
-    std::cout << line << "\n";
-  }
-}
-
 int Usage(std::string_view message) {
   std::cerr << "openclaw: cron add: " << message << "\n";
   return kUsage;

@@ -79,21 +79,6 @@ std::string When(std::optional<int64_t> when_ms) {
 }
 
 // Rows of cells printed as left-aligned columns two spaces apart (the last column unpadded).
-void PrintTable(const std::vector<std::vector<std::string>>& rows) {
-  if (rows.empty()) return;
-  std::vector<size_t> width(rows.front().size(), 0);
-  for (const auto& row : rows)
-    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
-    }
-    std::cout << line << "\n";
-  }
-}
-
 // Does this `agent` event belong to our run? The kernel may prefix the key it stores ("ctl:").
 bool IsOurRun(const json::object& payload, const std::string& idempotency, const std::string& run_id) {
   if (auto key = GetString(payload, "idempotencyKey"))

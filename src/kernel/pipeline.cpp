@@ -160,6 +160,18 @@ const agent::AgentSettings& Pipeline::SettingsFor(const std::string& agent_id) {
   return it->second;
 }
 
+agent::AgentSettings Pipeline::SettingsForSession(const std::string& agent_id, const sessions::SessionEntry& session) {
+  agent::AgentSettings settings = SettingsFor(agent_id);
+  const auto* meta = session.metadata.if_object();
+  const json::value* model = meta ? meta->if_contains("model") : nullptr;
+  if (model && model->is_string()) {  // chosen with /model for this session: first, then the fallbacks
+    std::string ref(model->as_string());
+    std::erase(settings.models, ref);
+    settings.models.insert(settings.models.begin(), ref);
+  }
+  return settings;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Inbound
 
@@ -415,12 +427,7 @@ asio::awaitable<void> Pipeline::ExecuteRun(int64_t run_id) {
     FinishRun(run, session, result, started);
     co_return;
   }
-  agent::AgentSettings settings = SettingsFor(run.agent_id);
-  if (const auto* meta = session.metadata.if_object(); meta && meta->contains("model") && meta->at("model").is_string()) {
-    std::string ref(meta->at("model").as_string());  // chosen with /model for this session
-    std::erase(settings.models, ref);
-    settings.models.insert(settings.models.begin(), ref);
-  }
+  agent::AgentSettings settings = SettingsForSession(run.agent_id, session);
   bool custom_agent = custom_agents_.count(run.agent_id) > 0;
   if (!custom_agent && settings.compaction.enabled) {
     auto compacted = co_await Compact(session, settings, run_id, false);

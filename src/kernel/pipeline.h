@@ -135,6 +135,8 @@ class Pipeline : public agent::ToolHost {
   json::value RunSummary(int64_t run_id);
   agent::RunObserver ObserverFor(const sessions::RunRecord& run, const std::string& session_key);
   const agent::AgentSettings& SettingsFor(const std::string& agent_id);
+  // The agent's settings with the model the session chose with /model (if any) first.
+  agent::AgentSettings SettingsForSession(const std::string& agent_id, const sessions::SessionEntry& session);
   std::string AgentFor(std::string agent_id) const;
   // The full system prompt of a run: the agent's instructions, workspace bootstrap files, skills
   // and runtime facts (SPEC §8.1). Files are re-read at most every few seconds.

@@ -60,12 +60,7 @@ asio::awaitable<std::string> Pipeline::RunChatCommand(ChatCommand command, sessi
     if (!reset.ok()) co_return "Could not start a new session: " + reset.error().message;
     co_return "Started a new session. The previous conversation is kept in the history (" + session.key + ").";
   }
-  agent::AgentSettings settings = SettingsFor(run.agent_id);
-  if (const auto* meta = session.metadata.if_object(); meta && meta->contains("model") && meta->at("model").is_string()) {
-    std::string ref(meta->at("model").as_string());
-    std::erase(settings.models, ref);
-    settings.models.insert(settings.models.begin(), ref);
-  }
+  agent::AgentSettings settings = SettingsForSession(run.agent_id, session);
   if (command.name == "status") co_return StatusText(session, settings);
   if (command.name == "compact") {
     auto report = co_await Compact(session, settings, run.id, true);
