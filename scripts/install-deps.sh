@@ -15,6 +15,7 @@ packages=(
   libspdlog-dev libfmt-dev libcli11-dev libre2-dev libstrophe-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   tzdata ca-certificates
+  chromium
 )
 # A Node.js that bundles npm (as on this image) conflicts with Debian's npm package.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
@@ -38,5 +39,10 @@ if [ ! -f third_party/sqlite-vec/vec0.so ]; then
   (cd "$tmp" && npm pack --silent sqlite-vec-linux-x64 >/dev/null && tar xzf sqlite-vec-linux-x64-*.tgz)
   cp "$tmp"/package/vec0.so third_party/sqlite-vec/vec0.so
   rm -rf "$tmp"
+fi
+# Node.js test clients (the official openai client, playwright-core for the Control UI tests).
+if [ ! -d tests/js/node_modules/openai ] || [ ! -d tests/js/node_modules/playwright-core ]; then
+  echo "install-deps: installing the Node.js test clients"
+  (cd tests/js && npm install --no-audit --no-fund --silent)
 fi
 echo "install-deps: ok"

@@ -37,17 +37,13 @@ std::string FormatBytes(const json::value* v) {
   return s.str();
 }
 
-// Prints the lines of `now` that come after the last line already printed.
-void PrintNewLines(const json::array& now, std::string& last_printed) {
-  size_t start = 0;
-  if (!last_printed.empty())
-    for (size_t i = now.size(); i-- > 0;)
-      if (now[i].as_string() == last_printed) {
-        start = i + 1;
-        break;
-      }
-  for (size_t i = start; i < now.size(); ++i) std::cout << now[i].as_string().c_str() << "\n";
-  if (!now.empty()) last_printed = std::string(now.back().as_string());
+// Every answer of logs.tail / apps.logs carries `next`, the number of the line after its last one;
+// asking with `after: next` returns only lines logged since, so nothing is printed twice.
+constexpr auto kFollowInterval = std::chrono::seconds(1);
+
+void PrintLines(const json::object& answer) {
+  if (const auto* lines = answer.if_contains("lines"); lines && lines->is_array())
+    for (const auto& line : lines->as_array()) std::cout << Str(&line) << "\n";
   std::cout.flush();
 }
 
@@ -55,21 +51,36 @@ int FollowLines(std::string_view method, json::object params, const Options& o) 
   int rc = kOk;
   auto client = Connect(&rc);
   if (!client) return rc;
-  std::string last;
+  auto r = client->Call(method, params);
   while (true) {
-    auto r = client->Call(method, params);
     if (!r.ok()) {
-      std::cerr << "openclaw: " << r.error().message << "\n";
+      std::cerr << "openclaw: " << method << ": " << r.error().message << "\n";
       return kFail;
     }
-    const auto& lines = r->at("lines").as_array();
-    if (o.json && !o.follow) {
-      PrintJson(*r);
-      return kOk;
+    const json::object* answer = r->if_object();
+    if (!answer) {
+      std::cerr << "openclaw: " << method << ": unexpected answer " << json::serialize(*r) << "\n";
+      return kFail;
     }
-    PrintNewLines(lines, last);
+    if (auto skipped = GetInt(*answer, "skipped"); skipped && *skipped > 0)
+      std::cerr << "openclaw: " << *skipped << " line(s) were logged faster than they could be followed\n";
+    const bool any = answer->contains("lines") && !answer->at("lines").as_array().empty();
+    if (o.json) {
+      if (any || !o.follow) PrintJson(*r);
+    } else {
+      PrintLines(*answer);
+    }
     if (!o.follow) return kOk;
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    auto next = GetInt(*answer, "next");
+    if (!next) {
+      std::cerr << "openclaw: " << method << ": the gateway does not number its lines; cannot follow\n";
+      return kFail;
+    }
+    std::this_thread::sleep_for(kFollowInterval);
+    json::object since = params;
+    since.erase("lines");  // everything logged since, up to what the gateway keeps
+    since["after"] = *next;
+    r = client->Call(method, std::move(since));
   }
 }
 

@@ -78,7 +78,6 @@ std::string When(std::optional<int64_t> when_ms) {
   return std::to_string(ago / 3600) + "h ago";
 }
 
-// Rows of cells printed as left-aligned columns two spaces apart (the last column unpadded).
 // Does this `agent` event belong to our run? The kernel may prefix the key it stores ("ctl:").
 bool IsOurRun(const json::object& payload, const std::string& idempotency, const std::string& run_id) {
   if (auto key = GetString(payload, "idempotencyKey"))
@@ -90,14 +89,20 @@ bool IsOurRun(const json::object& payload, const std::string& idempotency, const
 // tool call. Returns the text it printed so the caller can tell whether the final answer is out.
 struct LiveOutput {
   std::string idempotency;
+  std::string run_id;  // from the `accepted` acknowledgement
   std::string streamed;
   bool mid_line = false;
 
   void OnEvent(const json::value& event) {
     const json::object* frame = event.if_object();
-    if (!frame || GetString(*frame, "event") != "agent") return;
+    if (!frame) return;
+    if (GetString(*frame, "type") == "res") {  // the two-step answer's first step
+      if (const json::object* ack = ObjectField(*frame, "payload")) run_id = StrField(*ack, "runId");
+      return;
+    }
+    if (GetString(*frame, "event") != "agent") return;
     const json::object* payload = ObjectField(*frame, "payload");
-    if (!payload || !IsOurRun(*payload, idempotency, "")) return;
+    if (!payload || !IsOurRun(*payload, idempotency, run_id)) return;
     const json::object* data = ObjectField(*payload, "data");
     if (!data) return;
     auto stream = GetString(*payload, "stream");
@@ -131,8 +136,9 @@ json::object AgentParams(const Options& o, const std::string& idempotency) {
 
 }  // namespace
 
-// The kernel's `agent` method answers when the run is over; meanwhile it broadcasts `agent` events,
-// which on a terminal are printed as they arrive (streaming text, tool calls).
+// The kernel's `agent` method acknowledges the turn at once ({runId, status: "accepted"}) and answers
+// again when the run is over; meanwhile it broadcasts `agent` events, which on a terminal are printed
+// as they arrive (streaming text, tool calls). ControlClient waits through the acknowledgement.
 int CmdAgent(const Options& o) {
   if (o.message.empty()) {
     std::cerr << "openclaw: agent: -m TEXT must not be empty\n";

@@ -260,6 +260,11 @@ GatewaySettings Config::gateway() const {
   g.rate_limit.enabled = BoolOr(rl, "enabled", g.rate_limit.enabled);
   g.rate_limit.window_ms = IntOr(rl, "windowMs", g.rate_limit.window_ms);
   g.rate_limit.max_requests = IntOr(rl, "maxRequests", g.rate_limit.max_requests);
+  const auto* hooks = ObjectAt(root_, "gateway.webhooks");
+  ReadSecret(hooks, "token", g.webhook_token, g.webhook_token_secret);
+  g.webhook_agent_id = StringOr(hooks, "agentId", g.webhook_agent_id);
+  g.tick_interval_ms = IntOr(gw, "tickIntervalMs", g.tick_interval_ms);
+  g.control_ui_enabled = BoolOr(ObjectAt(root_, "gateway.controlUi"), "enabled", g.control_ui_enabled);
   return g;
 }
 

@@ -84,6 +84,11 @@ struct GatewaySettings {
   size_t max_ws_frame_bytes = 1 << 20;
   std::vector<std::string> cors_origins;
   RateLimitSettings rate_limit;
+  // gateway.webhooks: /hooks/* answer 404 while no token is set.
+  std::string webhook_token, webhook_token_secret;
+  std::string webhook_agent_id = "default";
+  bool control_ui_enabled = true;
+  int64_t tick_interval_ms = 30000;
 
   bool auth_configured() const {
     return !auth_token.empty() || !auth_password.empty() || !auth_token_secret.empty() ||

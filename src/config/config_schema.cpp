@@ -128,6 +128,12 @@ json::value GatewaySchema() {
            {"enabled", Bool("Enforce the limit.", true)},
            {"windowMs", Ms("Window length.", 1000, 60000)},
            {"maxRequests", Int("Requests allowed per client per window.", 1, 1000000, 600)}}, true)},
+      {"tickIntervalMs", Ms("Period of the control plane's tick event.", 100, 30000)},
+      {"webhooks", Section("POST /hooks/agent and /hooks/wake (off while no token is set).", {
+           {"token", Secret("Token webhook callers present (Authorization: Bearer or X-OpenClaw-Token).")},
+           {"agentId", Str("Agent that webhook turns go to.", "default")}}, true)},
+      {"controlUi", Section("The web dashboard served at /.", {
+           {"enabled", Bool("Serve the Control UI.", true)}}, true)},
   }, true);
 }
 

@@ -34,6 +34,14 @@ constexpr auto kCloseGrace = std::chrono::milliseconds(500);
 
 std::string Millis(std::chrono::milliseconds d) { return std::to_string(d.count()) + " ms"; }
 
+// {ok:true, payload:{status:"accepted", runId, ...}}: the first of a two-step method's answers.
+bool IsInterim(const json::object& response) {
+  if (GetBool(response, "ok") != true) return false;
+  const json::value* payload = response.if_contains("payload");
+  const json::object* p = payload ? payload->if_object() : nullptr;
+  return p && GetString(*p, "status") == "accepted" && p->contains("runId");
+}
+
 }  // namespace
 
 struct ControlClient::Impl {
@@ -65,6 +73,7 @@ struct ControlClient::Impl {
   bool closed = false;
   std::string close_reason;
   std::string awaited_id;  // the one Call waiting; other responses are late and dropped
+  bool streaming = false;  // the waiting call hands interim responses to its callback
   std::optional<json::value> awaited_response;
   std::deque<json::value> events;
   json::value hello;
@@ -118,8 +127,14 @@ void ControlClient::Impl::OnMessage(std::string_view text) {
   const auto type = GetString(o, "type");
   if (type == "res") {
     const json::value* id = o.if_contains("id");
-    if (!awaited_id.empty() && id && id->is_string() && id->get_string() == awaited_id)
-      awaited_response = std::move(*parsed);
+    if (awaited_id.empty() || !id || !id->is_string() || id->get_string() != awaited_id) return;  // late
+    if (IsInterim(o)) {
+      // The acknowledgement of a two-step method: the final response follows. A streaming call sees
+      // it in order with the events; a plain Call has no use for it.
+      if (streaming) events.push_back(std::move(*parsed));
+      return;
+    }
+    awaited_response = std::move(*parsed);
   } else if (type == "event") {
     if (events.size() >= kMaxBufferedEvents) events.pop_front();
     events.push_back(std::move(*parsed));
@@ -156,6 +171,7 @@ Result<json::value> ControlClient::Impl::Request(std::string_view method, json::
   json::object frame{{"type", "req"}, {"id", id}, {"method", method}, {"params", std::move(params)}};
   awaited_id = id;
   awaited_response.reset();
+  streaming = on_event && *on_event;
   OC_TRY(Write(json::serialize(frame), deadline));
   StartRead();
   RunUntil(deadline, [&] {
@@ -167,6 +183,7 @@ Result<json::value> ControlClient::Impl::Request(std::string_view method, json::
     return awaited_response.has_value() || closed;
   });
   awaited_id.clear();
+  streaming = false;
   if (!awaited_response) {
     if (closed) return ClosedError();
     return MakeError(ErrorCode::kTimeout, "no response to " + std::string(method) + " within " + Millis(timeout));

@@ -36,11 +36,15 @@ class ControlClient {
   // back from its name; unknown names become kUnknownError; data kept). kTimeout when no response
   // comes in time (the connection stays usable; a late response is discarded). kConnectionClosed
   // once the connection is gone. Events arriving meanwhile are kept for NextEvent (at most 4096;
-  // the oldest are dropped beyond that).
+  // the oldest are dropped beyond that). Two-step methods (`agent`): an interim response whose
+  // payload is {status:"accepted", runId, ...} is not the answer; Call keeps waiting for the final
+  // response to the same request (`timeout` bounds both steps).
   Result<json::value> Call(std::string_view method, json::value params,
                            std::chrono::milliseconds timeout = std::chrono::seconds(30));
   // Like Call, but events that arrive while waiting (and those already kept) are handed to
-  // `on_event` as they come instead of being kept: for streamed methods such as `agent`.
+  // `on_event` as they come instead of being kept: for streamed methods such as `agent`. The
+  // interim response of a two-step method is handed to it too, in order with the events, as the
+  // whole frame ({type:"res", id, ok:true, payload:{status:"accepted", runId, ...}}).
   using EventSink = std::function<void(const json::value& event)>;
   Result<json::value> CallStreaming(std::string_view method, json::value params, const EventSink& on_event,
                                     std::chrono::milliseconds timeout = std::chrono::seconds(30));

@@ -8,6 +8,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -32,8 +33,8 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
-using HttpRequest = http::request<http::string_body>;
-using HttpResponse = http::response<http::string_body>;
+using BeastRequest = http::request<http::string_body>;
+using BeastResponse = http::response<http::string_body>;
 using Frame = std::shared_ptr<const std::string>;  // serialised once, shared by every recipient
 
 constexpr std::string_view kServerName = "openclawos/" OPENCLAWOS_KERNEL_VERSION;
@@ -47,6 +48,8 @@ void LogException(std::exception_ptr e) {
     std::rethrow_exception(e);
   } catch (const std::exception& ex) {
     spdlog::error("gateway: connection task failed: {}", ex.what());
+  } catch (...) {
+    spdlog::error("gateway: connection task failed with a non-standard exception");
   }
 }
 
@@ -54,6 +57,12 @@ void LogException(std::exception_ptr e) {
 std::string_view ToStd(beast::string_view s) { return {s.data(), s.size()}; }
 
 std::string_view TargetPath(std::string_view target) { return target.substr(0, target.find('?')); }
+
+// The host part of a Host header or origin ("[::1]:18789" → "[::1]", "a.b:80" → "a.b").
+std::string_view HostName(std::string_view host) {
+  if (!host.empty() && host.front() == '[') return host.substr(0, host.find(']') + 1);
+  return host.substr(0, host.find(':'));
+}
 
 Frame ResponseFrame(const json::value& id, json::value payload) {
   json::object o;
@@ -95,8 +104,8 @@ Result<Request> ParseRequest(std::string_view text, json::value& id) {
   return r;
 }
 
-HttpResponse JsonResponse(http::status status, const json::value& body, unsigned version, bool keep_alive) {
-  HttpResponse res(status, version);
+BeastResponse JsonResponse(http::status status, const json::value& body, unsigned version, bool keep_alive) {
+  BeastResponse res(status, version);
   res.set(http::field::server, kServerName);
   res.set(http::field::content_type, "application/json");
   res.set(http::field::cache_control, "no-store");
@@ -106,7 +115,7 @@ HttpResponse JsonResponse(http::status status, const json::value& body, unsigned
   return res;
 }
 
-HttpResponse JsonError(http::status status, ErrorCode code, std::string message, unsigned version,
+BeastResponse JsonError(http::status status, ErrorCode code, std::string message, unsigned version,
                        bool keep_alive) {
   json::object error;
   error["code"] = ErrorCodeName(code);
@@ -129,6 +138,9 @@ struct Connection {
   std::deque<Frame> send_queue;    // front = frame being written
   asio::steady_timer wake;         // the writer sleeps on it while the queue is empty
   asio::steady_timer connect_deadline;
+  int64_t connected_at_ms = 0;
+  size_t in_flight = 0;  // requests whose handler has not answered yet
+  size_t queued_bytes = 0;  // bytes of the frames in send_queue
 };
 
 }  // namespace
@@ -143,25 +155,36 @@ class ControlServer::Impl : public std::enable_shared_from_this<Impl> {
   void Broadcast(std::string_view event, json::value payload);
   size_t ClientCount() const;
   bool OriginAllowed(std::string_view origin) const;
+  bool HostAllowed(std::string_view host) const;
   std::function<void(std::unique_ptr<ipc::Transport>)> ipc_handler_;
 
   uint16_t port_ = 0;
   std::map<std::string, ControlHandler, std::less<>> methods_;
-  struct HttpRoute {
-    std::function<json::value()> handler;
+  struct Route {
+    HttpHandler handler;
     HttpAccess access;
+    RouteMatch match;
   };
-  std::map<std::string, HttpRoute, std::less<>> http_routes_;
+  std::map<std::string, Route, std::less<>> http_routes_;
+  json::value Presence() const;
 
  private:
   asio::awaitable<void> AcceptLoop(std::shared_ptr<Impl> self);
   asio::awaitable<void> ServeConnection(std::shared_ptr<Impl> self, std::shared_ptr<Connection> c);
   asio::awaitable<void> ReplyToBadHttp(std::shared_ptr<Connection> c, error_code read_error);
-  HttpResponse HandleHttp(const HttpRequest& req) const;
-  bool HttpAuthorized(const HttpRequest& req) const;
+  // Answers one plain HTTP request; false when the connection must close afterwards.
+  asio::awaitable<bool> ServeHttp(std::shared_ptr<Connection> c, const BeastRequest& req);
+  const Route* FindRoute(std::string_view path) const;
+  std::optional<BeastResponse> Preflight(const BeastRequest& req) const;
+  bool HttpAuthorized(const BeastRequest& req) const;
+  bool CredentialMatches(std::string_view credential) const;
+  // Counts one request from `remote`; the wait in ms until it would be allowed, 0 = allowed.
+  int64_t RateLimitWait(std::string_view remote);
+  asio::awaitable<void> TickLoop(std::shared_ptr<Impl> self);
+  void SchedulePresence();
 
   asio::awaitable<void> RunWebSocket(std::shared_ptr<Impl> self, std::shared_ptr<Connection> c,
-                                     HttpRequest upgrade);
+                                     BeastRequest upgrade);
   asio::awaitable<void> ReadLoop(std::shared_ptr<Impl> self, std::shared_ptr<Connection> c);
   asio::awaitable<void> WriteLoop(std::shared_ptr<Impl> self, std::shared_ptr<Connection> c);
   asio::awaitable<void> RunHandler(std::shared_ptr<Impl> self, std::shared_ptr<Connection> c,
@@ -175,7 +198,7 @@ class ControlServer::Impl : public std::enable_shared_from_this<Impl> {
   void RejectAndClose(const std::shared_ptr<Connection>& c, const json::value& id, std::string why);
   void Send(const std::shared_ptr<Connection>& c, Frame frame);
   void CloseConnection(const std::shared_ptr<Connection>& c);
-  asio::awaitable<void> RunIpcUpgrade(std::shared_ptr<Connection> c, HttpRequest upgrade);
+  asio::awaitable<void> RunIpcUpgrade(std::shared_ptr<Connection> c, BeastRequest upgrade);
 
   bool AuthConfigured() const { return !settings_.auth_token.empty() || !settings_.auth_password.empty(); }
 
@@ -186,6 +209,15 @@ class ControlServer::Impl : public std::enable_shared_from_this<Impl> {
   bool stopped_ = false;
   uint64_t next_connection_id_ = 1;
   uint64_t next_seq_ = 1;
+  struct RateWindow {
+    std::chrono::steady_clock::time_point start;
+    int64_t count = 0;
+  };
+  std::unordered_map<std::string, RateWindow> rate_windows_;  // remote IP → its current window
+  std::chrono::steady_clock::time_point last_rate_prune_{};
+  std::unique_ptr<asio::steady_timer> tick_timer_;
+  bool presence_scheduled_ = false;
+  size_t authenticated_clients_ = 0;  // open and past connect: kept, not counted, per broadcast
   std::unordered_map<uint64_t, std::shared_ptr<Connection>> connections_;
 };
 
@@ -203,6 +235,10 @@ Status ControlServer::Impl::Listen() {
                      "refusing to bind the gateway to non-loopback address " + host +
                          " without gateway.auth.token or gateway.auth.password");
   }
+  if (!AuthConfigured() && std::find(settings_.cors_origins.begin(), settings_.cors_origins.end(), "*") !=
+                               settings_.cors_origins.end())
+    spdlog::warn("gateway: gateway.cors.origins allows \"*\" and no gateway.auth is set: any web page the "
+                 "user opens can drive this gateway; set gateway.auth.token");
   const tcp::endpoint endpoint(address, settings_.port);
   auto fail = [&](std::string_view step) -> Status {
     error_code ignored;
@@ -221,6 +257,7 @@ Status ControlServer::Impl::Listen() {
   port_ = acceptor_.local_endpoint(ec).port();
   listening_ = true;
   asio::co_spawn(io_, AcceptLoop(shared_from_this()), LogException);
+  if (settings_.tick_interval.count() > 0) asio::co_spawn(io_, TickLoop(shared_from_this()), LogException);
   spdlog::info("gateway: listening on {}:{} (auth {})", host, port_, AuthConfigured() ? "on" : "off");
   return Status::Ok();
 }
@@ -242,7 +279,11 @@ asio::awaitable<void> ControlServer::Impl::AcceptLoop(std::shared_ptr<Impl> self
     auto c = std::make_shared<Connection>(std::move(socket), next_connection_id_++);
     c->info.remote = ec ? "unknown" : peer.address().to_string() + ":" + std::to_string(peer.port());
     connections_[c->info.id] = c;
-    asio::co_spawn(io_, ServeConnection(self, c), LogException);
+    // An exception out of a connection (a bug) must still release its socket.
+    asio::co_spawn(io_, ServeConnection(self, c), [weak = weak_from_this(), c](std::exception_ptr e) {
+      LogException(e);
+      if (auto alive = weak.lock(); e && alive) alive->CloseConnection(c);
+    });
   }
 }
 
@@ -250,6 +291,7 @@ void ControlServer::Impl::Stop() {
   stopped_ = true;
   error_code ignored;
   acceptor_.close(ignored);
+  if (tick_timer_) tick_timer_->cancel();
   std::vector<std::shared_ptr<Connection>> all;
   for (auto& [id, c] : connections_) all.push_back(c);
   for (auto& c : all) CloseConnection(c);
@@ -260,17 +302,56 @@ void ControlServer::Impl::CloseConnection(const std::shared_ptr<Connection>& c) 
   if (!c->open) return;
   c->open = false;
   c->send_queue.clear();
+  c->queued_bytes = 0;
   c->wake.cancel();
   c->connect_deadline.cancel();
   beast::get_lowest_layer(c->ws).close();  // aborts the pending read and write
-  if (c->authenticated) spdlog::info("gateway: client {} ({}) disconnected", c->info.id, c->info.name);
+  if (c->authenticated) {
+    --authenticated_clients_;
+    spdlog::info("gateway: client {} ({}) disconnected", c->info.id, c->info.name);
+    SchedulePresence();
+  }
 }
 
-size_t ControlServer::Impl::ClientCount() const {
-  size_t n = 0;
-  for (const auto& [id, c] : connections_) n += c->authenticated && c->open;
-  return n;
+json::value ControlServer::Impl::Presence() const {
+  std::vector<const Connection*> live;
+  for (const auto& [id, c] : connections_)
+    if (c->authenticated && c->open) live.push_back(c.get());
+  std::sort(live.begin(), live.end(), [](const Connection* a, const Connection* b) { return a->info.id < b->info.id; });
+  json::array clients;
+  for (const Connection* c : live) {
+    clients.push_back(json::object{{"id", c->info.id}, {"name", c->info.name}, {"remote", c->info.remote},
+                                   {"connectedAt", c->connected_at_ms}});
+  }
+  return clients;
 }
+
+// Posted, not sent at once: a disconnect can happen inside a Broadcast (queue overflow), and a
+// nested broadcast would reach some clients before the event being sent (seq out of order).
+void ControlServer::Impl::SchedulePresence() {
+  if (presence_scheduled_ || stopped_) return;
+  presence_scheduled_ = true;
+  asio::post(io_, [weak = weak_from_this()] {
+    auto self = weak.lock();
+    if (!self) return;
+    self->presence_scheduled_ = false;
+    if (!self->stopped_ && self->ClientCount() > 0)
+      self->Broadcast("presence", json::object{{"clients", self->Presence()}});
+  });
+}
+
+asio::awaitable<void> ControlServer::Impl::TickLoop(std::shared_ptr<Impl> /*keeps us alive*/) {
+  tick_timer_ = std::make_unique<asio::steady_timer>(io_);
+  while (!stopped_) {
+    tick_timer_->expires_after(settings_.tick_interval);
+    error_code ec;
+    co_await tick_timer_->async_wait(Await(ec));
+    if (ec || stopped_) break;
+    if (ClientCount() > 0) Broadcast("tick", json::object{{"ts", NowMs()}});
+  }
+}
+
+size_t ControlServer::Impl::ClientCount() const { return authenticated_clients_; }
 
 // ---- HTTP ------------------------------------------------------------------------------------
 
@@ -296,7 +377,7 @@ asio::awaitable<void> ControlServer::Impl::ServeConnection(std::shared_ptr<Impl>
       std::string origin(ToStd(parser.get()[http::field::origin]));
       if (!origin.empty() && !OriginAllowed(origin)) {
         spdlog::warn("gateway: refused WebSocket from {} with Origin {}", c->info.remote, origin);
-        HttpResponse res = JsonError(http::status::forbidden, ErrorCode::kForbidden,
+        BeastResponse res = JsonError(http::status::forbidden, ErrorCode::kForbidden,
                                      "origin " + origin + " is not allowed (gateway.cors.origins)", 11, false);
         stream.expires_after(settings_.handshake_timeout);
         co_await http::async_write(stream, res, Await(ec));
@@ -305,11 +386,9 @@ asio::awaitable<void> ControlServer::Impl::ServeConnection(std::shared_ptr<Impl>
       co_await RunWebSocket(self, c, parser.release());
       co_return;
     }
-    HttpResponse res = HandleHttp(parser.get());
-    const bool keep_alive = res.keep_alive();
-    stream.expires_after(settings_.handshake_timeout);
-    co_await http::async_write(stream, res, Await(ec));
-    if (ec || !keep_alive) break;
+    const BeastRequest req = parser.release();
+    stream.expires_never();  // a handler may take long (a model turn); writes set their own timeouts
+    if (!co_await ServeHttp(c, req)) break;
   }
   if (c->open) {
     error_code ignored;
@@ -326,7 +405,7 @@ asio::awaitable<void> ControlServer::Impl::ReplyToBadHttp(std::shared_ptr<Connec
     co_return;
   }
   const bool too_large = read_error == http::error::body_limit;
-  HttpResponse res = too_large ? JsonError(http::status::payload_too_large, ErrorCode::kInvalidRequest,
+  BeastResponse res = too_large ? JsonError(http::status::payload_too_large, ErrorCode::kInvalidRequest,
                                            "request body over " + std::to_string(settings_.max_body_bytes) + " bytes",
                                            11, false)
                                : JsonError(http::status::bad_request, ErrorCode::kInvalidRequest,
@@ -335,6 +414,19 @@ asio::awaitable<void> ControlServer::Impl::ReplyToBadHttp(std::shared_ptr<Connec
   stream.expires_after(settings_.handshake_timeout);
   error_code ec;
   co_await http::async_write(stream, res, Await(ec));
+}
+
+// With auth configured every request is checked anyway; without (loopback only) the Host must be
+// a loopback name or the host of a configured origin.
+bool ControlServer::Impl::HostAllowed(std::string_view host) const {
+  if (AuthConfigured()) return true;
+  const std::string_view name = HostName(host);
+  if (name == "127.0.0.1" || name == "localhost" || name == "[::1]") return true;
+  for (const auto& origin : settings_.cors_origins) {
+    const size_t scheme = origin.find("://");
+    if (scheme != std::string::npos && HostName(std::string_view(origin).substr(scheme + 3)) == name) return true;
+  }
+  return false;
 }
 
 // The gateway's own pages (served from loopback on this port) and the configured origins.
@@ -347,55 +439,312 @@ bool ControlServer::Impl::OriginAllowed(std::string_view origin) const {
   return false;
 }
 
-HttpResponse ControlServer::Impl::HandleHttp(const HttpRequest& req) const {
-  const unsigned version = req.version();
-  const bool keep_alive = req.keep_alive();
-  const std::string_view path = TargetPath(ToStd(req.target()));
-  auto route = http_routes_.find(path);
-  if (route == http_routes_.end()) {
-    if (path == "/ws") {
-      return JsonError(http::status::upgrade_required, ErrorCode::kInvalidRequest,
-                       "/ws expects a WebSocket upgrade", version, keep_alive);
-    }
-    return JsonError(http::status::not_found, ErrorCode::kNotFound, "no route for " + std::string(path),
-                     version, keep_alive);
+namespace {
+
+// Streams a chunked answer on the connection's socket; every write has its own deadline so a
+// client that stops reading cannot hold the handler (or kernel memory) forever.
+class ChunkedResponder : public HttpResponder {
+ public:
+  ChunkedResponder(beast::tcp_stream& stream, std::chrono::milliseconds write_timeout,
+                   std::vector<std::pair<std::string, std::string>> extra_headers)
+      : stream_(stream), timeout_(write_timeout), extra_headers_(std::move(extra_headers)) {}
+
+  asio::awaitable<bool> Begin(HttpResponse head) override {
+    if (begun_) co_return ok_;
+    begun_ = true;
+    http::response<http::empty_body> res(static_cast<http::status>(head.status), 11);
+    res.set(http::field::server, kServerName);
+    res.set(http::field::content_type, head.content_type);
+    res.set(http::field::cache_control, "no-store");
+    for (const auto& [name, value] : extra_headers_) res.set(name, value);
+    for (const auto& [name, value] : head.headers) res.set(name, value);
+    res.keep_alive(false);
+    res.chunked(true);
+    http::response_serializer<http::empty_body> serializer(res);
+    error_code ec;
+    stream_.expires_after(timeout_);
+    co_await http::async_write_header(stream_, serializer, Await(ec));
+    ok_ = !ec;
+    co_return ok_;
   }
-  if (req.method() != http::verb::get) {
-    HttpResponse res = JsonError(http::status::method_not_allowed, ErrorCode::kInvalidRequest,
-                                 "only GET is allowed on " + std::string(path), version, keep_alive);
-    res.set(http::field::allow, "GET");
-    return res;
+
+  asio::awaitable<bool> Write(std::string data) override {
+    if (!begun_ || !ok_) co_return false;
+    if (data.empty()) co_return true;  // an empty chunk would end the body
+    error_code ec;
+    stream_.expires_after(timeout_);
+    co_await asio::async_write(stream_, http::make_chunk(asio::buffer(data)), Await(ec));
+    ok_ = !ec;
+    co_return ok_;
   }
-  if (route->second.access == HttpAccess::kAuthenticated && !HttpAuthorized(req)) {
-    HttpResponse res = JsonError(http::status::unauthorized, ErrorCode::kUnauthorized,
-                                 "missing or invalid Authorization: Bearer credentials", version, keep_alive);
-    res.set(http::field::www_authenticate, "Bearer");
-    return res;
+
+  bool streaming() const override { return begun_; }
+
+  asio::awaitable<void> Finish() {
+    if (!begun_ || !ok_) co_return;
+    error_code ec;
+    stream_.expires_after(timeout_);
+    co_await asio::async_write(stream_, http::make_chunk_last(), Await(ec));
   }
-  try {
-    return JsonResponse(http::status::ok, route->second.handler(), version, keep_alive);
-  } catch (const std::exception& e) {
-    spdlog::error("gateway: GET {} failed: {}", path, e.what());
-    return JsonError(http::status::internal_server_error, ErrorCode::kInternalError, "handler failed", version,
-                     keep_alive);
+
+ private:
+  beast::tcp_stream& stream_;
+  std::chrono::milliseconds timeout_;
+  std::vector<std::pair<std::string, std::string>> extra_headers_;
+  bool begun_ = false;
+  bool ok_ = true;
+};
+
+HttpRequest ToHttpRequest(const BeastRequest& req, const std::string& remote, bool authenticated) {
+  HttpRequest r;
+  r.method = std::string(ToStd(req.method_string()));
+  const std::string_view target = ToStd(req.target());
+  const size_t q = target.find('?');
+  r.path = std::string(target.substr(0, q));
+  if (q != std::string_view::npos) r.query = std::string(target.substr(q + 1));
+  for (const auto& field : req) {
+    std::string name(ToStd(field.name_string()));
+    for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    r.headers.emplace_back(std::move(name), std::string(ToStd(field.value())));
   }
+  r.body = req.body();
+  r.remote = remote;
+  r.authenticated = authenticated;
+  return r;
 }
 
-bool ControlServer::Impl::HttpAuthorized(const HttpRequest& req) const {
-  if (!AuthConfigured()) return true;
-  std::string_view header = ToStd(req[http::field::authorization]);
-  constexpr std::string_view kBearer = "bearer ";
-  if (header.size() <= kBearer.size()) return false;
-  for (size_t i = 0; i < kBearer.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(header[i])) != kBearer[i]) return false;
+// `head`: the answer to a HEAD request (headers, the length of the body it would have, no body).
+BeastResponse ToBeastResponse(HttpResponse in, bool keep_alive, bool head) {
+  BeastResponse res(static_cast<http::status>(in.status), 11);
+  res.set(http::field::server, kServerName);
+  res.set(http::field::content_type, in.content_type);
+  bool has_cache_control = false;
+  for (const auto& [name, value] : in.headers) {
+    has_cache_control |= beast::iequals(name, "cache-control");
+    res.set(name, value);
   }
-  std::string_view credential = header.substr(kBearer.size());
-  while (!credential.empty() && credential.front() == ' ') credential.remove_prefix(1);
-  while (!credential.empty() && credential.back() == ' ') credential.remove_suffix(1);
+  if (!has_cache_control) res.set(http::field::cache_control, "no-store");
+  res.keep_alive(keep_alive);
+  // 1xx, 204 and 304 never carry a body or a Content-Length (RFC 9110 §8.6); Beast would throw.
+  if (in.status < 200 || in.status == 204 || in.status == 304) return res;
+  if (head) {
+    res.content_length(in.body.size());
+    return res;
+  }
+  res.body() = std::move(in.body);
+  res.prepare_payload();
+  return res;
+}
+
+std::string_view RemoteIp(std::string_view remote) {
+  // "1.2.3.4:56" or "::1:56" (asio prints v6 without brackets): the part before the last ':'.
+  const size_t colon = remote.rfind(':');
+  return colon == std::string_view::npos ? remote : remote.substr(0, colon);
+}
+
+int FromHex(char ch) {
+  if (ch >= '0' && ch <= '9') return ch - '0';
+  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+  return -1;
+}
+
+std::string PercentDecode(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%' && i + 2 < in.size() && FromHex(in[i + 1]) >= 0 && FromHex(in[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(FromHex(in[i + 1]) * 16 + FromHex(in[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(in[i]);
+    }
+  }
+  return out;
+}
+
+// Every value of cookie `name` in a Cookie header ("a=1; b=2"), percent-decoded. All of them:
+// another page on this host can plant a cookie of the same name that the browser sends first.
+std::vector<std::string> CookieValues(std::string_view header, std::string_view name) {
+  std::vector<std::string> values;
+  while (!header.empty()) {
+    const size_t semi = header.find(';');
+    std::string_view pair = header.substr(0, semi);
+    header.remove_prefix(semi == std::string_view::npos ? header.size() : semi + 1);
+    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+    const size_t eq = pair.find('=');
+    if (eq != std::string_view::npos && pair.substr(0, eq) == name) values.push_back(PercentDecode(pair.substr(eq + 1)));
+  }
+  return values;
+}
+
+// Header names a browser asks to send (Access-Control-Request-Headers), echoed when they are
+// plain tokens: the OpenAI SDK sends several X-Stainless-* headers of its own.
+bool IsHeaderList(std::string_view list) {
+  if (list.empty() || list.size() > 1024) return false;
+  for (char ch : list)
+    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == ',' || ch == ' ')) return false;
+  return true;
+}
+
+
+constexpr std::string_view kAuthCookie = "openclaw_auth";
+constexpr std::string_view kCorsAllowHeaders =
+    "Authorization, Content-Type, Idempotency-Key, X-OpenClaw-Token, X-OpenClaw-Session-Key, X-OpenClaw-Agent-Id";
+
+}  // namespace
+
+const ControlServer::Impl::Route* ControlServer::Impl::FindRoute(std::string_view path) const {
+  if (auto exact = http_routes_.find(path); exact != http_routes_.end() && exact->second.match == RouteMatch::kExact)
+    return &exact->second;
+  const Route* best = nullptr;
+  size_t best_length = 0;
+  // Prefix routes are few (/, /apps/<app>/, /canvas/): a scan is cheaper than a trie here.
+  for (const auto& [prefix, route] : http_routes_) {
+    if (route.match != RouteMatch::kPrefix || prefix.size() < best_length) continue;
+    const bool under = path.substr(0, prefix.size()) == prefix;
+    // "/apps/x/" also answers "/apps/x" (no trailing slash).
+    const bool bare = !prefix.empty() && prefix.back() == '/' && path == std::string_view(prefix).substr(0, prefix.size() - 1);
+    if (under || bare) {
+      best = &route;
+      best_length = prefix.size();
+    }
+  }
+  return best;
+}
+
+// A browser's CORS preflight: answered here for every route so handlers never see OPTIONS from a
+// browser. nullopt when the request is not a preflight.
+std::optional<BeastResponse> ControlServer::Impl::Preflight(const BeastRequest& req) const {
+  const std::string_view origin = ToStd(req[http::field::origin]);
+  if (req.method() != http::verb::options || origin.empty() ||
+      req.find(http::field::access_control_request_method) == req.end())
+    return std::nullopt;
+  if (!OriginAllowed(origin))
+    return JsonError(http::status::forbidden, ErrorCode::kForbidden,
+                     "origin " + std::string(origin) + " is not allowed (gateway.cors.origins)", req.version(), false);
+  BeastResponse res(http::status::no_content, req.version());
+  res.set(http::field::server, kServerName);
+  res.set(http::field::access_control_allow_origin, origin);
+  res.set(http::field::vary, "Origin");
+  res.set(http::field::access_control_allow_methods, "GET, POST, PUT, PATCH, DELETE, OPTIONS");
+  const std::string_view asked = ToStd(req[http::field::access_control_request_headers]);
+  res.set(http::field::access_control_allow_headers, IsHeaderList(asked) ? asked : kCorsAllowHeaders);
+  res.set(http::field::access_control_max_age, "600");
+  res.keep_alive(req.keep_alive());
+  res.prepare_payload();
+  return res;
+}
+
+int64_t ControlServer::Impl::RateLimitWait(std::string_view remote) {
+  if (settings_.rate_limit_max_requests <= 0) return 0;
+  const auto now = std::chrono::steady_clock::now();
+  const auto window = std::chrono::duration_cast<std::chrono::steady_clock::duration>(settings_.rate_limit_window);
+  if (rate_windows_.size() > 4096 && now - last_rate_prune_ >= window) {  // bounded memory, pruned once per window
+    last_rate_prune_ = now;
+    std::erase_if(rate_windows_, [&](const auto& entry) { return now - entry.second.start >= window; });
+  }
+  RateWindow& w = rate_windows_[std::string(RemoteIp(remote))];
+  if (w.count == 0 || now - w.start >= window) w = RateWindow{now, 0};
+  if (w.count >= settings_.rate_limit_max_requests) {
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(w.start + window - now).count();
+    return std::max<int64_t>(wait, 1);
+  }
+  ++w.count;
+  return 0;
+}
+
+asio::awaitable<bool> ControlServer::Impl::ServeHttp(std::shared_ptr<Connection> c, const BeastRequest& req) {
+  beast::tcp_stream& stream = beast::get_lowest_layer(c->ws);
+  const unsigned version = req.version();
+  bool keep_alive = req.keep_alive();
+  const std::string path(TargetPath(ToStd(req.target())));
+  const std::string origin(ToStd(req[http::field::origin]));
+  const bool origin_allowed = !origin.empty() && OriginAllowed(origin);
+  std::optional<BeastResponse> early;
+  std::vector<std::pair<std::string, std::string>> cors;
+  if (origin_allowed) cors = {{"Access-Control-Allow-Origin", origin}, {"Vary", "Origin"}};
+  const Route* route = nullptr;
+
+  if (int64_t wait_ms = RateLimitWait(c->info.remote); wait_ms > 0) {
+    early = JsonError(http::status::too_many_requests, ErrorCode::kForbidden, "rate limit exceeded; retry later",
+                      version, keep_alive);
+    early->set(http::field::retry_after, std::to_string((wait_ms + 999) / 1000));
+  } else if (!HostAllowed(ToStd(req[http::field::host]))) {
+    // DNS rebinding: a web page whose name now points at 127.0.0.1 is "same origin" with us and
+    // sends no Origin on GETs. Without credentials to check, the Host header is what tells.
+    early = JsonError(http::status::misdirected_request, ErrorCode::kForbidden,
+                      "Host is not this gateway's (set gateway.auth to serve other host names)", version, false);
+  } else if (auto preflight = Preflight(req)) {
+    early = std::move(*preflight);
+  } else if (!origin.empty() && !origin_allowed && req.method() != http::verb::get &&
+             req.method() != http::verb::head) {
+    // A page on another site may send "simple" cross-origin POSTs without a preflight; with no
+    // auth configured (loopback) that would let any web page drive the agent.
+    early = JsonError(http::status::forbidden, ErrorCode::kForbidden,
+                      "origin " + origin + " is not allowed (gateway.cors.origins)", version, keep_alive);
+  } else if (route = FindRoute(path); !route) {
+    early = path == "/ws" ? JsonError(http::status::upgrade_required, ErrorCode::kInvalidRequest,
+                                      "/ws expects a WebSocket upgrade", version, keep_alive)
+                          : JsonError(http::status::not_found, ErrorCode::kNotFound, "no route for " + path, version,
+                                      keep_alive);
+  } else if (route->access == HttpAccess::kAuthenticated && !HttpAuthorized(req)) {
+    early = JsonError(http::status::unauthorized, ErrorCode::kUnauthorized,
+                      "missing or invalid Authorization: Bearer credentials", version, keep_alive);
+    early->set(http::field::www_authenticate, "Bearer");
+  }
+  error_code ec;
+  if (early) {
+    for (const auto& [name, value] : cors) early->set(name, value);
+    stream.expires_after(settings_.handshake_timeout);
+    co_await http::async_write(stream, *early, Await(ec));
+    co_return !ec && early->keep_alive();
+  }
+
+  const HttpRequest request = ToHttpRequest(req, c->info.remote, HttpAuthorized(req));
+  const HttpHandler handler = route->handler;  // a copy: the route may be removed meanwhile
+  ChunkedResponder responder(stream, settings_.stream_write_timeout, cors);
+  HttpResponse answer;
+  try {
+    answer = co_await handler(request, responder);
+  } catch (const std::exception& e) {
+    spdlog::error("gateway: {} {} failed: {}", request.method, path, e.what());
+    answer = HttpResponse::Error(500, ErrorCode::kInternalError, "handler failed");
+  }
+  if (!c->open) co_return false;
+  if (responder.streaming()) {
+    co_await responder.Finish();
+    co_return false;  // a streamed answer ends the connection
+  }
+  for (auto& header : cors) answer.headers.push_back(std::move(header));
+  BeastResponse res = ToBeastResponse(std::move(answer), keep_alive, req.method() == http::verb::head);
+  stream.expires_after(std::max(settings_.handshake_timeout, settings_.stream_write_timeout));
+  co_await http::async_write(stream, res, Await(ec));
+  co_return !ec && keep_alive;
+}
+
+bool ControlServer::Impl::CredentialMatches(std::string_view credential) const {
   bool ok = false;
   if (!settings_.auth_token.empty()) ok |= ConstantTimeEquals(credential, settings_.auth_token);
   if (!settings_.auth_password.empty()) ok |= ConstantTimeEquals(credential, settings_.auth_password);
   return ok;
+}
+
+bool ControlServer::Impl::HttpAuthorized(const BeastRequest& req) const {
+  if (!AuthConfigured()) return true;
+  std::string_view header = ToStd(req[http::field::authorization]);
+  constexpr std::string_view kBearer = "bearer ";
+  if (header.size() > kBearer.size() && beast::iequals(header.substr(0, kBearer.size()), kBearer)) {
+    std::string_view credential = header.substr(kBearer.size());
+    while (!credential.empty() && credential.front() == ' ') credential.remove_prefix(1);
+    while (!credential.empty() && credential.back() == ' ') credential.remove_suffix(1);
+    if (CredentialMatches(credential)) return true;
+  }
+  for (auto it = req.find(http::field::cookie); it != req.end() && it->name() == http::field::cookie; ++it) {
+    for (const std::string& cookie : CookieValues(ToStd(it->value()), kAuthCookie))
+      if (CredentialMatches(cookie)) return true;
+  }
+  return false;
 }
 
 // ---- IPC over WebSocket (/ipc) ---------------------------------------------------------------
@@ -457,9 +806,9 @@ class WebSocketIpcTransport : public ipc::Transport {
 
 }  // namespace
 
-asio::awaitable<void> ControlServer::Impl::RunIpcUpgrade(std::shared_ptr<Connection> c, HttpRequest upgrade) {
+asio::awaitable<void> ControlServer::Impl::RunIpcUpgrade(std::shared_ptr<Connection> c, BeastRequest upgrade) {
   beast::tcp_stream& stream = beast::get_lowest_layer(c->ws);
-  std::optional<HttpResponse> refusal;
+  std::optional<BeastResponse> refusal;
   std::string origin(ToStd(upgrade[http::field::origin]));
   if (!ipc_handler_) {
     refusal = JsonError(http::status::service_unavailable, ErrorCode::kInternalError, "IPC is not ready", 11, false);
@@ -498,7 +847,7 @@ asio::awaitable<void> ControlServer::Impl::RunIpcUpgrade(std::shared_ptr<Connect
 // ---- WebSocket session -----------------------------------------------------------------------
 
 asio::awaitable<void> ControlServer::Impl::RunWebSocket(std::shared_ptr<Impl> self, std::shared_ptr<Connection> c,
-                                                        HttpRequest upgrade) {
+                                                        BeastRequest upgrade) {
   auto& ws = c->ws;
   beast::get_lowest_layer(ws).expires_never();  // the WebSocket stream runs its own timeouts
   websocket::stream_base::timeout timeouts{};
@@ -576,18 +925,21 @@ asio::awaitable<void> ControlServer::Impl::WriteLoop(std::shared_ptr<Impl> /*kee
       CloseConnection(c);
       break;
     }
+    c->queued_bytes -= frame->size();
     c->send_queue.pop_front();
   }
 }
 
 void ControlServer::Impl::Send(const std::shared_ptr<Connection>& c, Frame frame) {
   if (!c->open || c->close_after_flush) return;
-  if (c->send_queue.size() >= settings_.max_send_queue) {
-    spdlog::warn("gateway: client {} ({}) is not reading: over {} frames queued; disconnecting", c->info.id,
-                 c->info.name.empty() ? c->info.remote : c->info.name, settings_.max_send_queue);
+  if (c->send_queue.size() >= settings_.max_send_queue ||
+      c->queued_bytes + frame->size() > settings_.max_send_queue_bytes) {
+    spdlog::warn("gateway: client {} ({}) is not reading: {} frames ({} bytes) queued; disconnecting", c->info.id,
+                 c->info.name.empty() ? c->info.remote : c->info.name, c->send_queue.size(), c->queued_bytes);
     CloseConnection(c);
     return;
   }
+  c->queued_bytes += frame->size();
   c->send_queue.push_back(std::move(frame));
   c->wake.cancel();
 }
@@ -637,6 +989,8 @@ bool ControlServer::Impl::HandleConnect(const std::shared_ptr<Connection>& c, st
     return false;
   }
   c->authenticated = true;
+  ++authenticated_clients_;
+  c->connected_at_ms = NowMs();
   c->connect_deadline.cancel();
   const json::object* client = params ? GetObject(*params, "client") : nullptr;
   std::optional<std::string_view> name;
@@ -645,6 +999,7 @@ bool ControlServer::Impl::HandleConnect(const std::shared_ptr<Connection>& c, st
   c->info.name = name && !name->empty() ? std::string(*name) : "client-" + std::to_string(c->info.id);
   spdlog::info("gateway: client {} ({}) connected from {}", c->info.id, c->info.name, c->info.remote);
   Send(c, ResponseFrame(id, HelloPayload()));
+  SchedulePresence();
   return true;
 }
 
@@ -668,6 +1023,16 @@ void ControlServer::Impl::DispatchRequest(const std::shared_ptr<Impl>& self, con
     Send(c, ErrorFrame(id, MakeError(ErrorCode::kInvalidRequest, "already connected")));
     return;
   }
+  if (int64_t wait_ms = RateLimitWait(c->info.remote); wait_ms > 0) {
+    Send(c, ErrorFrame(id, MakeError(ErrorCode::kForbidden, "rate limit exceeded; retry later",
+                                     json::object{{"retryAfterMs", wait_ms}})));
+    return;
+  }
+  if (c->in_flight >= settings_.max_in_flight) {
+    Send(c, ErrorFrame(id, MakeError(ErrorCode::kForbidden, "too many requests in flight (at most " +
+                                                                std::to_string(settings_.max_in_flight) + ")")));
+    return;
+  }
   auto method = methods_.find(req->method);
   if (method == methods_.end()) {
     Send(c, ErrorFrame(id, MakeError(ErrorCode::kMethodNotFound, "unknown method: " + req->method)));
@@ -681,11 +1046,19 @@ void ControlServer::Impl::DispatchRequest(const std::shared_ptr<Impl>& self, con
 asio::awaitable<void> ControlServer::Impl::RunHandler(std::shared_ptr<Impl> /*keeps us alive*/, std::shared_ptr<Connection> c,
                                                       ControlHandler handler, json::value id, json::value params) {
   Result<json::value> result = MakeError(ErrorCode::kInternalError, "handler did not run");
+  ++c->in_flight;
+  ClientInfo info = c->info;
+  info.acknowledge = [weak_self = weak_from_this(), weak_conn = std::weak_ptr<Connection>(c), id](json::value payload) {
+    auto self = weak_self.lock();
+    auto conn = weak_conn.lock();
+    if (self && conn && conn->open) self->Send(conn, ResponseFrame(id, std::move(payload)));
+  };
   try {
-    result = co_await handler(c->info, std::move(params));
+    result = co_await handler(info, std::move(params));
   } catch (const std::exception& e) {
     result = MakeError(ErrorCode::kInternalError, std::string("handler failed: ") + e.what());
   }
+  --c->in_flight;
   if (!c->open) co_return;
   Send(c, result.ok() ? ResponseFrame(id, std::move(result).value()) : ErrorFrame(id, result.error()));
 }
@@ -738,7 +1111,43 @@ void ControlServer::Broadcast(std::string_view event, json::value payload) {
 }
 
 void ControlServer::AddHttpGet(std::string path, std::function<json::value()> handler, HttpAccess access) {
-  impl_->http_routes_[std::move(path)] = Impl::HttpRoute{std::move(handler), access};
+  HttpHandler get = [handler = std::move(handler)](const HttpRequest& request,
+                                                   HttpResponder&) -> asio::awaitable<HttpResponse> {
+    if (request.method != "GET" && request.method != "HEAD") {
+      HttpResponse refused = HttpResponse::Error(405, ErrorCode::kInvalidRequest, "only GET is allowed on " + request.path);
+      refused.headers.emplace_back("Allow", "GET");
+      co_return refused;
+    }
+    co_return HttpResponse::Json(200, handler());
+  };
+  AddHttpRoute(std::move(path), std::move(get), access, RouteMatch::kExact);
+}
+
+void ControlServer::AddHttpRoute(std::string path, HttpHandler handler, HttpAccess access, RouteMatch match) {
+  impl_->http_routes_[std::move(path)] = Impl::Route{std::move(handler), access, match};
+}
+
+void ControlServer::RemoveHttpRoute(std::string_view path) {
+  if (auto it = impl_->http_routes_.find(path); it != impl_->http_routes_.end()) impl_->http_routes_.erase(it);
+}
+
+json::value ControlServer::Presence() const { return impl_->Presence(); }
+
+std::string_view HttpRequest::Header(std::string_view lower_name) const {
+  for (const auto& [name, value] : headers)
+    if (name == lower_name) return value;
+  return {};
+}
+
+HttpResponse HttpResponse::Json(unsigned status, const json::value& body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = json::serialize(body);
+  return r;
+}
+
+HttpResponse HttpResponse::Error(unsigned status, ErrorCode code, std::string_view message) {
+  return Json(status, json::object{{"error", json::object{{"code", ErrorCodeName(code)}, {"message", message}}}});
 }
 
 void ControlServer::Stop() { impl_->Stop(); }

@@ -43,6 +43,17 @@ struct ControlSettings {
   // visits cannot drive the control plane. Clients that send no Origin (CLI, apps) are unaffected.
   std::vector<std::string> cors_origins;
   size_t max_send_queue = 1024;         // frames; a client whose queue would exceed it is dropped
+  size_t max_send_queue_bytes = 16 << 20;  // and at most this many bytes queued per client
+  size_t max_in_flight = 64;  // requests per client still running; more get FORBIDDEN at once
+  // Per-client (remote IP) request limit over HTTP requests and WebSocket request frames:
+  // at most `rate_limit_max_requests` per `rate_limit_window`. Over it HTTP answers 429 with
+  // Retry-After; a WebSocket request gets FORBIDDEN {data.retryAfterMs}. 0 = no limit.
+  int64_t rate_limit_max_requests = 600;
+  std::chrono::milliseconds rate_limit_window = std::chrono::seconds(60);
+  // A streamed HTTP answer (SSE) whose client takes no data for this long is cut off.
+  std::chrono::milliseconds stream_write_timeout = std::chrono::seconds(30);
+  // `tick` events {ts} are broadcast this often (0 = never) so clients notice a dead connection.
+  std::chrono::milliseconds tick_interval = std::chrono::seconds(30);
   // Time allowed for the HTTP request / upgrade and for the first (connect) frame.
   std::chrono::milliseconds handshake_timeout = std::chrono::seconds(10);
   // A WebSocket client silent this long is dropped; the server pings it at half this time.
@@ -53,6 +64,56 @@ struct ClientInfo {
   uint64_t id = 0;     // unique per server, from 1
   std::string name;    // connect.params.client.name, else client.id, else "client-<id>"
   std::string remote;  // "ip:port" of the peer
+  // Sends an interim response {type:"res", id, ok:true, payload} for the request being handled
+  // (the two-step `agent` answer: {runId, status:"accepted"} first, the final result later).
+  // Set only for the ClientInfo handed to a method handler; a no-op once the client is gone.
+  std::function<void(json::value payload)> acknowledge;
+};
+
+// An HTTP request as a route handler sees it.
+struct HttpRequest {
+  std::string method;  // "GET", "POST", ... as sent
+  std::string path;    // the target without the query string (percent-encoding kept)
+  std::string query;   // after '?', "" when none
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-case
+  std::string body;
+  std::string remote;         // "ip:port" of the peer
+  bool authenticated = false;  // valid bearer/cookie credentials, or no auth configured
+  // The first header with this lower-case name; "" when absent.
+  std::string_view Header(std::string_view lower_name) const;
+};
+
+struct HttpResponse {
+  unsigned status = 200;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+  std::string body;
+  static HttpResponse Json(unsigned status, const json::value& body);
+  // {"error":{"code":"<ErrorCode name>","message"}}: the control plane's error shape.
+  static HttpResponse Error(unsigned status, ErrorCode code, std::string_view message);
+};
+
+// Lets a route handler stream its answer (server-sent events) instead of returning it whole.
+class HttpResponder {
+ public:
+  virtual ~HttpResponder() = default;
+  // Sends the status line and headers of `head` (its body is ignored); the body follows as chunks
+  // (Transfer-Encoding: chunked). Call at most once. false when the client is gone.
+  virtual asio::awaitable<bool> Begin(HttpResponse head) = 0;
+  // Sends one chunk. false once the client is gone or took nothing for
+  // ControlSettings::stream_write_timeout: the handler should stop then.
+  virtual asio::awaitable<bool> Write(std::string data) = 0;
+  virtual bool streaming() const = 0;  // Begin was called
+};
+
+// Answers one HTTP request. When the handler called responder.Begin, the returned response is
+// ignored and the stream is ended (last chunk) when the handler returns; otherwise the returned
+// response is sent. Runs on the loop; an exception becomes 500.
+using HttpHandler = std::function<asio::awaitable<HttpResponse>(const HttpRequest&, HttpResponder&)>;
+
+enum class RouteMatch {
+  kExact,   // the path only
+  kPrefix,  // the path and everything under it ("/apps/notes/" matches "/apps/notes/a/b")
 };
 
 // A control method. Runs on the loop as its own coroutine; several may be in flight per client and
@@ -62,8 +123,10 @@ struct ClientInfo {
 using ControlHandler =
     std::function<asio::awaitable<Result<json::value>>(const ClientInfo&, json::value params)>;
 
-// Who may call an HTTP GET route. kAuthenticated requires `Authorization: Bearer <token or
-// password>` when auth is configured (401 otherwise); with no auth configured it is open.
+// Who may call an HTTP route. kAuthenticated requires `Authorization: Bearer <token or password>`
+// (or the cookie `openclaw_auth=<token or password>`, which the Control UI sets so iframes and
+// asset loads carry it) when auth is configured (401 otherwise); with no auth configured it is
+// open. kPublic routes still see HttpRequest::authenticated.
 enum class HttpAccess { kPublic, kAuthenticated };
 
 class ControlServer {
@@ -101,6 +164,17 @@ class ControlServer {
   // {"error":{"code":"NOT_FOUND",...}}.
   void AddHttpGet(std::string path, std::function<json::value()> handler,
                   HttpAccess access = HttpAccess::kPublic);
+  // Registers or replaces a route for every HTTP method (the handler answers 405 itself where it
+  // wants to). Exact routes are tried first, then the longest matching prefix route. A browser
+  // preflight (OPTIONS with Access-Control-Request-Method) is answered by the server: 204 with the
+  // CORS headers when the Origin is allowed (gateway.cors.origins or the gateway's own origin),
+  // 403 otherwise; responses to an allowed Origin carry Access-Control-Allow-Origin.
+  void AddHttpRoute(std::string path, HttpHandler handler, HttpAccess access,
+                    RouteMatch match = RouteMatch::kExact);
+  void RemoveHttpRoute(std::string_view path);
+  // Connected, authenticated clients: [{id, name, remote, connectedAt}]. Also broadcast as the
+  // `presence` event {clients} whenever a client connects or disconnects.
+  json::value Presence() const;
 
   // Closes the listener and every connection (abruptly). Idempotent.
   void Stop();

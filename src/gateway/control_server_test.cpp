@@ -31,6 +31,19 @@ using boost::system::error_code;
 using namespace std::chrono_literals;
 
 // A WebSocket client that sends exactly what the test says, to drive protocol errors.
+bool IsPresence(const json::value& frame) {
+  const auto* o = frame.if_object();
+  return o && o->contains("event") && o->at("event") == "presence";
+}
+
+// The next event other than `presence`.
+Result<std::optional<json::value>> NextEvent(ControlClient& client, std::chrono::milliseconds timeout) {
+  for (;;) {
+    auto event = client.NextEvent(timeout);
+    if (!event.ok() || !event->has_value() || !IsPresence(**event)) return event;
+  }
+}
+
 class RawWs {
  public:
   struct ReadResult {
@@ -75,6 +88,9 @@ class RawWs {
       return out;
     }
     auto parsed = ParseJson(beast::buffers_to_string(buffer_.data()));
+    // `presence` events (a client came or went) arrive whenever clients connect: not what these
+    // tests look at.
+    if (parsed.ok() && IsPresence(*parsed)) return Read(timeout);
     if (parsed.ok()) out.frame = *parsed;
     return out;
   }
@@ -456,8 +472,8 @@ TEST_F(ControlServerTest, BroadcastReachesEveryClientWithIncreasingSeq) {
     server_->Broadcast("tick", json::object{{"n", 2}});
   });
   for (auto* client : {a.get(), b.get()}) {
-    auto first = client->NextEvent(2s);
-    auto second = client->NextEvent(2s);
+    auto first = NextEvent(*client, 2s);
+    auto second = NextEvent(*client, 2s);
     ASSERT_TRUE(first.ok() && first->has_value());
     ASSERT_TRUE(second.ok() && second->has_value());
     const json::value& e1 = **first;
@@ -467,7 +483,7 @@ TEST_F(ControlServerTest, BroadcastReachesEveryClientWithIncreasingSeq) {
     EXPECT_EQ(e1.at("payload").at("n"), 1);
     EXPECT_EQ(e2.at("payload").at("n"), 2);
     EXPECT_EQ(e2.at("seq").to_number<int64_t>(), e1.at("seq").to_number<int64_t>() + 1);
-    auto none = client->NextEvent(50ms);
+    auto none = NextEvent(*client, 50ms);
     ASSERT_TRUE(none.ok());
     EXPECT_FALSE(none->has_value());
   }
@@ -479,7 +495,7 @@ TEST_F(ControlServerTest, EventsArrivingDuringACallAreKept) {
   ASSERT_TRUE(client);
   OnLoop([&] { server_->Broadcast("note", json::object{{"k", "v"}}); });
   ASSERT_TRUE(client->Call("echo", json::object{}).ok());
-  auto event = client->NextEvent(0ms);
+  auto event = NextEvent(*client, 0ms);
   ASSERT_TRUE(event.ok() && event->has_value());
   EXPECT_EQ((*event)->at("event"), "note");
 }
@@ -510,7 +526,7 @@ TEST_F(ControlServerTest, ClientThatNeverReadsIsDroppedWhenItsQueueOverflows) {
   bool dropped = false;
   for (int i = 0; i < 2000 && !dropped; ++i) {
     OnLoop([&] { server_->Broadcast("blob", json::object{{"i", i}, {"data", blob}}); });
-    auto event = fast->NextEvent(5s);
+    auto event = NextEvent(*fast, 5s);
     ASSERT_TRUE(event.ok()) << event.error().message;
     ASSERT_TRUE(event->has_value());
     ASSERT_EQ((*event)->at("payload").at("i"), i);
@@ -533,7 +549,7 @@ TEST_F(ControlServerTest, StopClosesEveryConnection) {
   auto r = client->Call("echo", json::object{}, 2s);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ErrorCode::kConnectionClosed);
-  auto next = client->NextEvent(100ms);
+  auto next = NextEvent(*client, 100ms);
   EXPECT_FALSE(next.ok());
   EXPECT_FALSE(HttpGet("127.0.0.1", port_, "/health", 1s).ok());
 }
@@ -612,28 +628,268 @@ TEST_F(ControlServerTest, HttpBearerAuthAndLimits) {
   s.max_body_bytes = 1024;
   StartServer(s);
   auto status_of = [&](const std::string& request) { return RawHttp(port_, request).substr(0, 12); };
-  const std::string get = "GET /private HTTP/1.1\r\nHost: x\r\nConnection: close\r\n";
+  const std::string get = "GET /private HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
   EXPECT_EQ(status_of(get + "\r\n"), "HTTP/1.1 401");
   EXPECT_EQ(status_of(get + "Authorization: Bearer wrong\r\n\r\n"), "HTTP/1.1 401");
   EXPECT_EQ(status_of(get + "Authorization: Bearer tok\r\n\r\n"), "HTTP/1.1 200");
   EXPECT_EQ(status_of(get + "authorization: bearer tok\r\n\r\n"), "HTTP/1.1 200");
   // /health stays public even with auth configured.
-  EXPECT_EQ(status_of("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), "HTTP/1.1 200");
-  EXPECT_EQ(status_of("POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+  EXPECT_EQ(status_of("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"), "HTTP/1.1 200");
+  EXPECT_EQ(status_of("POST /health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
             "HTTP/1.1 405");
-  EXPECT_EQ(status_of("POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n"), "HTTP/1.1 413");
+  EXPECT_EQ(status_of("POST /health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5000\r\n\r\n"), "HTTP/1.1 413");
   EXPECT_EQ(status_of("NONSENSE\r\n\r\n"), "HTTP/1.1 400");
 }
 
 TEST_F(ControlServerTest, HttpKeepAliveServesSeveralRequests) {
   StartServer();
-  const std::string one = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
-  const std::string last = "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  const std::string one = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  const std::string last = "GET /nope HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
   std::string all = RawHttp(port_, one + one + last);
   size_t oks = 0;
   for (size_t pos = all.find("HTTP/1.1 200"); pos != std::string::npos; pos = all.find("HTTP/1.1 200", pos + 1)) ++oks;
   EXPECT_EQ(oks, 2u);
   EXPECT_NE(all.find("HTTP/1.1 404"), std::string::npos);
+}
+
+// ---- HTTP routes, streaming, CORS, rate limits, presence -------------------------------------
+
+TEST_F(ControlServerTest, RoutesSeeMethodBodyQueryHeadersAndPickTheLongestPrefix) {
+  ControlSettings s;
+  s.auth_token = "tok";
+  StartServer(s);
+  auto echo = [](std::string tag) {
+    return [tag](const HttpRequest& r, HttpResponder&) -> asio::awaitable<HttpResponse> {
+      json::object o{{"tag", tag}, {"method", r.method}, {"path", r.path}, {"query", r.query},
+                     {"body", r.body}, {"x", r.Header("x-thing")}, {"auth", r.authenticated}};
+      co_return HttpResponse::Json(201, o);
+    };
+  };
+  OnLoop([&] {
+    server_->AddHttpRoute("/v1/things", echo("exact"), HttpAccess::kPublic);
+    server_->AddHttpRoute("/apps/", echo("apps"), HttpAccess::kPublic, RouteMatch::kPrefix);
+    server_->AddHttpRoute("/apps/notes/", echo("notes"), HttpAccess::kAuthenticated, RouteMatch::kPrefix);
+  });
+  auto body_of = [](const std::string& response) { return ParseJson(response.substr(response.find("\r\n\r\n") + 4)).value(); };
+  std::string r = RawHttp(port_, "POST /v1/things?a=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Thing: yes\r\nContent-Length: 5\r\n"
+                                 "Connection: close\r\n\r\nhello");
+  ASSERT_EQ(r.substr(0, 12), "HTTP/1.1 201") << r;
+  json::value b = body_of(r);
+  EXPECT_EQ(b.at("tag"), "exact");
+  EXPECT_EQ(b.at("method"), "POST");
+  EXPECT_EQ(b.at("path"), "/v1/things");
+  EXPECT_EQ(b.at("query"), "a=1");
+  EXPECT_EQ(b.at("body"), "hello");
+  EXPECT_EQ(b.at("x"), "yes");
+  EXPECT_EQ(b.at("auth"), false);
+  EXPECT_EQ(body_of(RawHttp(port_, "GET /apps/other/x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")).at("tag"), "apps");
+  // The longer prefix wins, and its access rule applies (bearer or the UI's cookie).
+  EXPECT_EQ(RawHttp(port_, "GET /apps/notes/x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").substr(0, 12), "HTTP/1.1 401");
+  EXPECT_EQ(body_of(RawHttp(port_, "GET /apps/notes/x HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: a=b; openclaw_auth=tok\r\n"
+                                   "Connection: close\r\n\r\n")).at("tag"), "notes");
+  EXPECT_EQ(body_of(RawHttp(port_, "GET /apps/notes HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer tok\r\n"
+                                   "Connection: close\r\n\r\n")).at("tag"), "notes");
+  EXPECT_EQ(RawHttp(port_, "GET /apps/notes/x HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: openclaw_auth=nope\r\n"
+                           "Connection: close\r\n\r\n").substr(0, 12), "HTTP/1.1 401");
+  OnLoop([&] { server_->RemoveHttpRoute("/apps/notes/"); });
+  EXPECT_EQ(body_of(RawHttp(port_, "GET /apps/notes/x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")).at("tag"), "apps");
+}
+
+TEST_F(ControlServerTest, StreamedAnswerIsChunkedAndEnds) {
+  StartServer();
+  OnLoop([&] {
+    server_->AddHttpRoute("/sse", [](const HttpRequest&, HttpResponder& out) -> asio::awaitable<HttpResponse> {
+      HttpResponse head;
+      head.content_type = "text/event-stream";
+      if (!co_await out.Begin(head)) co_return HttpResponse{};
+      for (int i = 0; i < 3; ++i) {
+        std::string chunk = "data: " + std::to_string(i) + "\n\n";
+        if (!co_await out.Write(std::move(chunk))) break;
+      }
+      co_return HttpResponse{};
+    }, HttpAccess::kPublic);
+  });
+  std::string r = RawHttp(port_, "GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  ASSERT_EQ(r.substr(0, 12), "HTTP/1.1 200") << r;
+  EXPECT_NE(r.find("Content-Type: text/event-stream"), std::string::npos);
+  EXPECT_NE(r.find("Transfer-Encoding: chunked"), std::string::npos);
+  EXPECT_NE(r.find("9\r\ndata: 0\n\n\r\n"), std::string::npos) << r;
+  EXPECT_NE(r.find("data: 2\n\n"), std::string::npos);
+  EXPECT_NE(r.find("\r\n0\r\n\r\n"), std::string::npos) << "the last chunk ends the body";
+}
+
+TEST_F(ControlServerTest, HandlerExceptionIs500AndNonGetOnGetRouteIs405) {
+  StartServer();
+  OnLoop([&] {
+    server_->AddHttpRoute("/boom", [](const HttpRequest&, HttpResponder&) -> asio::awaitable<HttpResponse> {
+      throw std::runtime_error("boom");
+      co_return HttpResponse{};
+    }, HttpAccess::kPublic);
+  });
+  EXPECT_EQ(RawHttp(port_, "GET /boom HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").substr(0, 12), "HTTP/1.1 500");
+  std::string r = RawHttp(port_, "DELETE /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(r.substr(0, 12), "HTTP/1.1 405");
+  EXPECT_NE(r.find("Allow: GET"), std::string::npos);
+}
+
+TEST_F(ControlServerTest, CorsPreflightAndCrossOriginWrites) {
+  ControlSettings s;
+  s.cors_origins = {"https://allowed.example"};
+  StartServer(s);
+  OnLoop([&] {
+    server_->AddHttpRoute("/post", [](const HttpRequest&, HttpResponder&) -> asio::awaitable<HttpResponse> {
+      co_return HttpResponse::Json(200, json::object{{"ok", true}});
+    }, HttpAccess::kPublic);
+  });
+  const std::string preflight = "OPTIONS /post HTTP/1.1\r\nHost: 127.0.0.1\r\nAccess-Control-Request-Method: POST\r\n"
+                                "Connection: close\r\nOrigin: ";
+  std::string ok = RawHttp(port_, preflight + "https://allowed.example\r\n\r\n");
+  EXPECT_EQ(ok.substr(0, 12), "HTTP/1.1 204") << ok;
+  EXPECT_NE(ok.find("Access-Control-Allow-Origin: https://allowed.example"), std::string::npos);
+  EXPECT_NE(ok.find("Authorization"), std::string::npos);
+  EXPECT_EQ(RawHttp(port_, preflight + "https://evil.example\r\n\r\n").substr(0, 12), "HTTP/1.1 403");
+  const std::string post = "POST /post HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n"
+                           "Connection: close\r\nOrigin: ";
+  std::string allowed = RawHttp(port_, post + "https://allowed.example\r\n\r\nhi");
+  EXPECT_EQ(allowed.substr(0, 12), "HTTP/1.1 200");
+  EXPECT_NE(allowed.find("Access-Control-Allow-Origin: https://allowed.example"), std::string::npos);
+  // A "simple" cross-site POST needs no preflight in a browser: refused outright.
+  EXPECT_EQ(RawHttp(port_, post + "https://evil.example\r\n\r\nhi").substr(0, 12), "HTTP/1.1 403");
+  // The gateway's own pages may post.
+  EXPECT_EQ(RawHttp(port_, post + "http://127.0.0.1:" + std::to_string(port_) + "\r\n\r\nhi").substr(0, 12),
+            "HTTP/1.1 200");
+}
+
+TEST_F(ControlServerTest, RateLimitAnswers429WithRetryAfterThenRecovers) {
+  ControlSettings s;
+  s.rate_limit_max_requests = 3;
+  s.rate_limit_window = 1s;
+  StartServer(s);
+  const std::string get = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(RawHttp(port_, get).substr(0, 12), "HTTP/1.1 200");
+  std::string limited = RawHttp(port_, get);
+  EXPECT_EQ(limited.substr(0, 12), "HTTP/1.1 429");
+  EXPECT_NE(limited.find("Retry-After: 1"), std::string::npos) << limited;
+  std::this_thread::sleep_for(1100ms);
+  EXPECT_EQ(RawHttp(port_, get).substr(0, 12), "HTTP/1.1 200");
+  // WebSocket requests count too: the upgrade above took one, the calls take the rest.
+  auto client = MustConnect();
+  ASSERT_TRUE(client);
+  Result<json::value> last = json::value();
+  for (int i = 0; i < 4 && last.ok(); ++i) last = client->Call("echo", json::object{});
+  ASSERT_FALSE(last.ok());
+  EXPECT_EQ(last.error().code, ErrorCode::kForbidden);
+  EXPECT_GT(last.error().data.at("retryAfterMs").to_number<int64_t>(), 0);
+}
+
+TEST_F(ControlServerTest, TooManyRequestsInFlightAreRefusedAtOnce) {
+  ControlSettings s;
+  s.max_in_flight = 4;
+  StartServer(s);
+  RawWs ws;
+  ASSERT_TRUE(ws.Connect(port_));
+  ASSERT_TRUE(ws.Handshake(json::object{}).frame);
+  for (int i = 0; i < 5; ++i)
+    ws.Send(R"({"type":"req","id":)" + std::to_string(i) + R"(,"method":"sleep","params":{"ms":300}})");
+  auto first = ws.Read();  // the fifth, refused before the sleepers answer
+  ASSERT_TRUE(first.frame);
+  EXPECT_EQ(first.frame->at("id"), 4);
+  EXPECT_EQ(first.frame->at("error").at("code"), "FORBIDDEN");
+  for (int i = 0; i < 4; ++i) {
+    auto r = ws.Read();
+    ASSERT_TRUE(r.frame);
+    EXPECT_EQ(r.frame->at("ok"), true);
+  }
+  ws.Send(R"({"type":"req","id":"after","method":"echo"})");
+  auto after = ws.Read();
+  ASSERT_TRUE(after.frame);
+  EXPECT_EQ(after.frame->at("ok"), true) << "the count went back down";
+}
+
+TEST_F(ControlServerTest, ForeignHostIsRefusedWithoutAuthButHeadAndEmptyStatusesAreClean) {
+  StartServer();
+  // DNS rebinding: evil.example resolving to 127.0.0.1 must not read our GET routes.
+  std::string rebound = RawHttp(port_, "GET /health HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(rebound.substr(0, 12), "HTTP/1.1 421") << rebound;
+  EXPECT_EQ(RawHttp(port_, "GET /health HTTP/1.1\r\nHost: localhost:1\r\nConnection: close\r\n\r\n").substr(0, 12),
+            "HTTP/1.1 200");
+  EXPECT_EQ(RawHttp(port_, "GET /health HTTP/1.1\r\nHost: [::1]:5\r\nConnection: close\r\n\r\n").substr(0, 12),
+            "HTTP/1.1 200");
+  OnLoop([&] {
+    server_->AddHttpRoute("/empty", [](const HttpRequest&, HttpResponder&) -> asio::awaitable<HttpResponse> {
+      HttpResponse r;
+      r.status = 304;
+      r.body = "must not be sent";
+      co_return r;
+    }, HttpAccess::kPublic);
+  });
+  std::string not_modified = RawHttp(port_, "GET /empty HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(not_modified.substr(0, 12), "HTTP/1.1 304");
+  EXPECT_EQ(not_modified.find("must not"), std::string::npos);
+  EXPECT_EQ(not_modified.find("Content-Length"), std::string::npos);
+  // HEAD: the length of the body, no body, and the connection stays in sync for the next request.
+  std::string both = RawHttp(port_, "HEAD /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                                    "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(both.find("Content-Length: 11\r\n"), std::string::npos) << both;
+  EXPECT_EQ(both.find("{\"ok\":true}"), both.rfind("{\"ok\":true}")) << "one body only: " << both;
+  EXPECT_NE(both.find("HTTP/1.1 200", 10), std::string::npos);
+}
+
+TEST_F(ControlServerTest, AcknowledgeSendsAnInterimResponseWithTheSameId) {
+  StartServer();
+  OnLoop([&] {
+    server_->AddMethod("twostep", [](const ClientInfo& info, json::value) -> asio::awaitable<Result<json::value>> {
+      info.acknowledge(json::object{{"status", "accepted"}});
+      co_return json::value(json::object{{"status", "done"}});
+    });
+  });
+  RawWs ws;
+  ASSERT_TRUE(ws.Connect(port_));
+  ASSERT_TRUE(ws.Handshake(json::object{}).frame);
+  ws.Send(R"({"type":"req","id":"r1","method":"twostep"})");
+  auto first = ws.Read();
+  auto second = ws.Read();
+  ASSERT_TRUE(first.frame && second.frame);
+  EXPECT_EQ(first.frame->at("id"), "r1");
+  EXPECT_EQ(first.frame->at("payload").at("status"), "accepted");
+  EXPECT_EQ(second.frame->at("id"), "r1");
+  EXPECT_EQ(second.frame->at("payload").at("status"), "done");
+}
+
+TEST_F(ControlServerTest, PresenceIsBroadcastWhenClientsComeAndGo) {
+  StartServer();
+  auto watcher = MustConnect();
+  ASSERT_TRUE(watcher);
+  auto presence_count = [&](size_t want) {
+    for (int i = 0; i < 20; ++i) {
+      auto e = watcher->NextEvent(500ms);
+      if (!e.ok() || !e->has_value()) continue;
+      if ((**e).at("event") == "presence" && (**e).at("payload").at("clients").as_array().size() == want) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(presence_count(1));
+  {
+    auto other = MustConnect();
+    ASSERT_TRUE(other);
+    EXPECT_TRUE(presence_count(2));
+    json::value list = OnLoop([&] { return server_->Presence(); });
+    ASSERT_EQ(list.as_array().size(), 2u);
+    EXPECT_EQ(list.as_array()[1].at("name"), "openclaw-cli");
+  }
+  EXPECT_TRUE(presence_count(1));
+}
+
+TEST_F(ControlServerTest, TickEventsArriveAtTheInterval) {
+  ControlSettings s;
+  s.tick_interval = 50ms;
+  StartServer(s);
+  auto client = MustConnect();
+  ASSERT_TRUE(client);
+  auto e = NextEvent(*client, 2s);
+  ASSERT_TRUE(e.ok() && e->has_value());
+  EXPECT_EQ((**e).at("event"), "tick");
+  EXPECT_GT((**e).at("payload").at("ts").to_number<int64_t>(), 0);
 }
 
 }  // namespace

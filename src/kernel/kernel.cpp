@@ -48,6 +48,9 @@ gateway::ControlSettings ToControlSettings(const config::GatewaySettings& g) {
   s.max_ws_frame_bytes = g.max_ws_frame_bytes;
   s.max_body_bytes = g.max_body_bytes;
   s.cors_origins = g.cors_origins;
+  s.rate_limit_max_requests = g.rate_limit.enabled ? g.rate_limit.max_requests : 0;
+  s.rate_limit_window = std::chrono::milliseconds(g.rate_limit.window_ms);
+  s.tick_interval = std::chrono::milliseconds(g.tick_interval_ms);
   return s;
 }
 
@@ -84,6 +87,10 @@ Status Kernel::Start() {
 
   control_ = std::make_unique<gateway::ControlServer>(io_, ToControlSettings(config_.gateway()));
   RegisterControlMethods();
+  RegisterChatMethods();
+  RegisterHttpApi();
+  RegisterCanvas();
+  RegisterControlUi();
   LoadExtensions();
   OC_TRY(control_->Listen());
 
@@ -205,6 +212,7 @@ void Kernel::OnStateChanged(const supervisor::AppStatus& status) {
   spdlog::info("app {} is {}{}", status.package_id, supervisor::AppStateName(status.state),
                status.last_error ? " (" + *status.last_error + ")" : "");
   if (control_) control_->Broadcast("app", status.ToJson());
+  HealthChanged();  // the `health` event (kernel_chat.cpp), at most once a second
   if (status.state != supervisor::AppState::kStarting) MaybeFireGatewayStart();
 }
 

@@ -29,6 +29,10 @@ namespace oc::kernel {
 struct KernelOptions {
   config::Paths paths;
   std::filesystem::path shipped_packages;  // packages shipped with the build
+  // --- kernel_ui.cpp ---
+  // The Control UI's files. Empty = $OPENCLAWOS_UI_DIR, else <exe>/../ui (the build copies ui/
+  // there, like packages/). A missing directory is not an error: `/` then answers 404 naming it.
+  std::filesystem::path ui_dir;
 };
 
 class AppHookHandler;
@@ -92,6 +96,16 @@ class Kernel : public ipc::Dispatcher, public supervisor::Observer, public Pipel
                                                     agent::ToolContext context) override;
   void BroadcastEvent(std::string_view event, json::value payload) override;
 
+  // In-kernel listeners of control-plane events (an SSE answer of /v1/chat/completions follows its
+  // run's `agent` events). Called synchronously on the loop by BroadcastEvent, before the clients.
+  // A tap may remove itself (or another) while being called.
+  using EventTap = std::function<void(std::string_view event, const json::value& payload)>;
+  uint64_t AddEventTap(EventTap tap);
+  void RemoveEventTap(uint64_t id);
+  // Expires when the kernel is destroyed: coroutines that may outlive it (suspended at shutdown,
+  // destroyed with the io_context) check it before touching the kernel.
+  std::weak_ptr<bool> alive_token() const { return alive_; }
+
  private:
   // packages and apps (kernel_apps.cpp)
   void LoadPackages();
@@ -137,6 +151,18 @@ class Kernel : public ipc::Dispatcher, public supervisor::Observer, public Pipel
   void RegisterAgentMethods();
   void LoadExtensions();
 
+  // HTTP API (kernel_http_api.cpp): /v1/chat/completions, /v1/models, /hooks/agent, /hooks/wake
+  void RegisterHttpApi();
+  // app HTTP routes (kernel_app_routes.cpp): /apps/<short>/... proxied as http.request; and the
+  // canvas (/canvas/..., the `canvas` tool's content)
+  void ExposeAppRoute(const std::string& app_id, const std::string& path);
+  void ForgetAppRoute(const std::string& path);
+  void RegisterCanvas();
+  // Control UI static files (kernel_ui.cpp), served at /
+  void RegisterControlUi();
+  // chat.* methods and the presence/health events (kernel_chat.cpp)
+  void RegisterChatMethods();
+
   // control plane (kernel_control.cpp)
   void RegisterControlMethods();
   json::value HealthJson() const;
@@ -161,7 +187,30 @@ class Kernel : public ipc::Dispatcher, public supervisor::Observer, public Pipel
   bool shutting_down_ = false;
   bool gateway_start_fired_ = false;
   std::unique_ptr<asio::steady_timer> gateway_start_timer_;
+  std::map<uint64_t, EventTap> event_taps_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  uint64_t next_event_tap_ = 1;
   void MaybeFireGatewayStart(bool force = false);
+  // --- kernel_chat.cpp ---
+  // The `health` event: HealthChanged() after an app changed state (at most one event per second,
+  // coalesced), and every 60 s from ArmHealthTick().
+  void HealthChanged();
+  void ArmHealthTick();
+  std::unique_ptr<asio::steady_timer> health_timer_;  // a coalesced broadcast
+  std::unique_ptr<asio::steady_timer> health_tick_;   // the periodic one
+  int64_t health_sent_ms_ = 0;
+  bool health_pending_ = false;
+  // --- kernel_app_routes.cpp ---
+  // /apps/<short>/... for every app package that declares routes (one prefix route), and
+  // /canvas/... plus the canvas.get method; called from RegisterCanvas.
+  void MountAppRoutes();
+  asio::awaitable<gateway::HttpResponse> ServeAppRoute(const gateway::HttpRequest& request);
+  asio::awaitable<gateway::HttpResponse> ServeCanvas(const gateway::HttpRequest& request);
+  // The app package (installed, or a connected external app's) whose short name is `short_name`
+  // and that declares HTTP routes; nullptr when none.
+  const registry::Package* RoutePackage(std::string_view short_name) const;
+  std::set<std::pair<std::string, std::string>> app_routes_;  // (app id, route) registered by a live app
+  std::map<std::string, json::value> canvas_state_;  // agent id → its last `canvas` event
 };
 
 // Runs `openclaw gateway`: loads config, starts the kernel, serves until SIGTERM/SIGINT.

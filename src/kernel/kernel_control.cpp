@@ -17,6 +17,28 @@ Result<std::string> RequiredId(const json::value& params) {
   return std::string(*id);
 }
 
+// logs.tail / apps.logs: `lines` (how many; default 200 for the last lines, 1000 = everything kept
+// when following) and `after` (the `next` of an earlier answer: only lines logged since).
+struct LogRangeParams {
+  std::optional<uint64_t> after;
+  size_t lines = 200;
+};
+
+Result<LogRangeParams> LogRange(const json::value& params) {
+  LogRangeParams r;
+  const auto* o = params.if_object();
+  if (!o) return r;
+  if (const auto* a = o->if_contains("after")) {
+    if (!a->is_int64() || a->as_int64() < 0)
+      return MakeError(ErrorCode::kInvalidParams, "params.after: must be a non-negative integer",
+                       json::object{{"path", "params.after"}});
+    r.after = static_cast<uint64_t>(a->as_int64());
+    r.lines = 1000;
+  }
+  if (auto n = GetInt(*o, "lines"); n && *n > 0) r.lines = static_cast<size_t>(*n);
+  return r;
+}
+
 json::value StringArray(const std::vector<std::string>& v) {
   json::array a;
   for (const auto& s : v) a.emplace_back(s);
@@ -100,10 +122,13 @@ void Kernel::RegisterControlMethods() {
   c.AddMethod("apps.logs", [this](const Client&, Params params) -> asio::awaitable<Result<json::value>> {
     auto id = RequiredId(params);
     if (!id.ok()) co_return id.error();
-    if (!supervisor_->Has(*id)) co_return MakeError(ErrorCode::kNotFound, "no app " + *id);
-    size_t lines = 200;
-    if (auto n = GetInt(params.as_object(), "lines"); n && *n > 0) lines = static_cast<size_t>(*n);
-    co_return json::object{{"id", *id}, {"lines", StringArray(supervisor_->Logs(*id, lines))}};
+    auto range = LogRange(params);
+    if (!range.ok()) co_return range.error();
+    auto logs = supervisor_->ReadLogs(*id, range->after, range->lines);
+    if (!logs) co_return MakeError(ErrorCode::kNotFound, "no app " + *id);
+    json::object out{{"id", *id}, {"lines", StringArray(logs->lines)}, {"next", logs->next}};
+    if (logs->skipped) out["skipped"] = logs->skipped;
+    co_return out;
   });
 
   c.AddMethod("apps.start", [this](const Client&, Params params) -> asio::awaitable<Result<json::value>> {
@@ -174,13 +199,12 @@ void Kernel::RegisterControlMethods() {
   });
 
   c.AddMethod("logs.tail", [](const Client&, Params params) -> asio::awaitable<Result<json::value>> {
-    size_t lines = 200;
-    if (const auto* o = params.if_object())
-      if (auto n = GetInt(*o, "lines"); n && *n > 0) lines = static_cast<size_t>(*n);
-    auto formatted = KernelLogBuffer()->last_formatted(lines);
-    for (auto& line : formatted)
-      while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
-    co_return json::object{{"lines", StringArray(formatted)}};
+    auto range = LogRange(params);
+    if (!range.ok()) co_return range.error();
+    auto tail = KernelLogBuffer()->Read(range->after, range->lines);
+    json::object out{{"lines", StringArray(tail.lines)}, {"next", tail.next}};
+    if (tail.skipped) out["skipped"] = tail.skipped;
+    co_return out;
   });
 
   // Fires a hook through the real bus (diagnostics for hook apps): intercept hooks run their chain

@@ -235,6 +235,7 @@ Result<json::value> Kernel::RegisterCapability(AppSession& s, const json::object
   if (!id.ok()) return refuse(id.error().message);
   if (type == "tool") s.tools[*name] = config;
   if (type == "gateway_method") ExposeAppMethod(s.app_id, *name);
+  if (type == "http_route") ExposeAppRoute(s.app_id, *name);
   s.capabilities[*id] = {type, *name};
   if (type == "channel" && pipeline_) pipeline_->ChannelAvailable(*name);
   return json::object{{"capabilityId", *id}, {"granted", true}};
@@ -420,6 +421,7 @@ void Kernel::ForgetCapability(AppSession& s, const std::string& capability_id) {
   if (it == s.capabilities.end()) return;
   const auto& [type, name] = it->second;
   if (type == "gateway_method" && control_) control_->RemoveMethod(name);
+  if (type == "http_route") ForgetAppRoute(name);
   if (type == "tool") s.tools.erase(name);
   s.capabilities.erase(it);
 }

@@ -95,10 +95,7 @@ void Kernel::RegisterPipelineMethods() {
   add_sync("sessions.reset", [](Pipeline& p, const json::value& v) { return p.SessionsReset(v); });
   add_sync("sessions.delete", [](Pipeline& p, const json::value& v) { return p.SessionsDelete(v); });
   add_sync("outbox.list", [](Pipeline& p, const json::value& v) { return p.OutboxList(v); });
-  control_->AddMethod("agent", [this](const gateway::ClientInfo&, json::value params) -> asio::awaitable<Result<json::value>> {
-    if (!pipeline_) co_return MakeError(ErrorCode::kInternalError, "the message pipeline is not running");
-    co_return co_await pipeline_->AgentTurn(std::move(params));
-  });
+  // `agent` (two steps) is registered with the chat methods (kernel_chat.cpp).
 }
 
 std::shared_ptr<hooks::HookHandler> Kernel::DeliveryHandlerFor(const std::string& channel) {
@@ -154,7 +151,26 @@ asio::awaitable<agent::ToolOutcome> Kernel::InvokeAppTool(std::string name, json
 }
 
 void Kernel::BroadcastEvent(std::string_view event, json::value payload) {
+  if (!event_taps_.empty()) {
+    // Copied ids: a tap may remove itself (its stream ended) while we iterate.
+    std::vector<uint64_t> ids;
+    for (const auto& [id, tap] : event_taps_) ids.push_back(id);
+    for (uint64_t id : ids) {
+      auto it = event_taps_.find(id);
+      if (it == event_taps_.end()) continue;
+      EventTap tap = it->second;  // keeps the callable alive if it removes itself
+      tap(event, payload);
+    }
+  }
   if (control_ && control_->client_count() > 0) control_->Broadcast(event, std::move(payload));
 }
+
+uint64_t Kernel::AddEventTap(EventTap tap) {
+  uint64_t id = next_event_tap_++;
+  event_taps_[id] = std::move(tap);
+  return id;
+}
+
+void Kernel::RemoveEventTap(uint64_t id) { event_taps_.erase(id); }
 
 }  // namespace oc::kernel

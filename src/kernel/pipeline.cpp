@@ -3,6 +3,8 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -289,6 +291,10 @@ json::object AgentEvent(json::object base, std::string_view stream, json::object
 }  // namespace
 
 asio::awaitable<void> Pipeline::ExecuteRunChecked(std::shared_ptr<bool> alive, int64_t run_id) {
+  if (!*alive) co_return;
+  // A run starts on a later turn of the loop, never inside the call that queued it: the queuing
+  // side (the `agent` method's acknowledgement with the run id) answers before the run's first event.
+  co_await asio::post(io_, asio::use_awaitable);
   if (!*alive) co_return;
   std::string failure;
   try {

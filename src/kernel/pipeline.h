@@ -103,7 +103,19 @@ class Pipeline : public agent::ToolHost {
   asio::thread_pool& workers() { return workers_; }
 
   // Control plane (docs/CONTROL-PLANE.md).
+  // `agent`: StartAgentTurn queues the turn (or finds the run of a repeated idempotencyKey) and
+  // returns at once; AwaitRun waits for its summary. AgentTurn does both.
+  struct StartedTurn {
+    int64_t run_id = 0;
+    std::string session_key;
+    std::string agent_id;
+    std::chrono::milliseconds timeout{600000};  // params.timeoutMs
+    bool repeated = false;  // an earlier call with the same idempotencyKey queued it
+  };
+  Result<StartedTurn> StartAgentTurn(const json::value& params);
   asio::awaitable<Result<json::value>> AgentTurn(json::value params);
+  // The run's summary once it has finished; nullopt when `timeout` passes first.
+  asio::awaitable<std::optional<json::value>> AwaitRun(int64_t run_id, std::chrono::milliseconds timeout);
   Result<json::value> SessionsList(const json::value& params);
   Result<json::value> SessionsGet(const json::value& params);
   Result<json::value> SessionsHistory(const json::value& params);
@@ -119,7 +131,18 @@ class Pipeline : public agent::ToolHost {
 
   store::Database& database() { return *db_; }
 
+  // --- pipeline_canvas.cpp ---
+  // The agent's workspace directory (agents.<id>.workspace, resolved): the canvas is served from
+  // its canvas/ subdirectory. Cached like the rest of the agent's settings; the loop only.
+  std::filesystem::path WorkspaceOf(const std::string& agent_id);
+
  private:
+  // --- pipeline_canvas.cpp ---
+  // The `canvas` tool (SPEC §8.3): present/show/clear HTML on <workspace>/canvas/; every change is
+  // broadcast as the control-plane event `canvas` {agentId, version, action, url, title?}.
+  asio::awaitable<agent::ToolOutcome> CanvasTool(json::value input, agent::ToolContext context);
+  std::map<std::string, int64_t> canvas_versions_;  // agent id → last version broadcast
+
   Pipeline(asio::io_context& io, config::Paths paths, hooks::HookBus& bus, PipelineHost& host,
            std::unique_ptr<store::Database> db);
 
@@ -156,8 +179,6 @@ class Pipeline : public agent::ToolHost {
     bool fresh_session = false;  // end the active session with this key first (isolated cron runs)
   };
   Result<int64_t> QueueSynthetic(const SyntheticRun& spec);
-  // The run's summary once it has finished; nullopt when `timeout` passes first.
-  asio::awaitable<std::optional<json::value>> AwaitRun(int64_t run_id, std::chrono::milliseconds timeout);
   // Hands the run's summary to everyone waiting in AwaitRun.
   void AnswerWaiters(int64_t run_id);
   // chat commands (pipeline_commands.cpp)

@@ -174,50 +174,76 @@ Result<json::value> Pipeline::OutboxList(const json::value& params) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Control-plane turn: `agent {message, agentId?, sessionKey?, idempotencyKey?, timeoutMs?}`.
+// Control-plane turn: `agent {message, agentId?, sessionKey?, idempotencyKey?, timeoutMs?, deliver?}`.
 
-asio::awaitable<Result<json::value>> Pipeline::AgentTurn(json::value params) {
+Result<Pipeline::StartedTurn> Pipeline::StartAgentTurn(const json::value& params) {
   const auto* o = params.if_object();
-  if (!o) co_return BadParam("params", "must be an object");
+  if (!o) return BadParam("params", "must be an object");
   std::string message = Str(*o, "message");
-  if (message.empty()) co_return BadParam("params.message", "is required (non-empty string)");
-  std::string agent_id = Str(*o, "agentId");
-  if (agent_id.empty()) agent_id = "default";
-  if (!agent::AgentExists(config_root_, agent_id) && !custom_agents_.count(agent_id))
-    co_return MakeError(ErrorCode::kNotFound, "no agent " + agent_id);
+  if (message.empty()) return BadParam("params.message", "is required (non-empty string)");
+  StartedTurn turn;
+  turn.agent_id = Str(*o, "agentId");
+  if (turn.agent_id.empty()) turn.agent_id = "default";
+  if (!agent::AgentExists(config_root_, turn.agent_id) && !custom_agents_.count(turn.agent_id))
+    return MakeError(ErrorCode::kNotFound, "no agent " + turn.agent_id);
   std::optional<std::string> idempotency = OptStr(*o, "idempotencyKey");
-  int64_t timeout_ms = 600000;
-  if (auto t = o->find("timeoutMs"); t != o->end() && t->value().is_int64()) timeout_ms = t->value().as_int64();
+  // deliver {channel, to}: the reply also goes to that conversation through the outbox (webhooks).
+  std::optional<std::string> reply_address;
+  if (const json::value* d = o->if_contains("deliver"); d && !d->is_null()) {
+    const json::object* deliver = d->if_object();
+    if (!deliver) return BadParam("params.deliver", "must be an object {channel, to}");
+    std::string channel = Str(*deliver, "channel"), to = Str(*deliver, "to");
+    if (channel.empty() || channel.find(':') != std::string::npos)
+      return BadParam("params.deliver.channel", "is required (a channel id)");
+    if (to.empty()) return BadParam("params.deliver.to", "is required");
+    reply_address = channel + ":" + to;
+  }
+  if (auto t = o->find("timeoutMs"); t != o->end() && t->value().is_int64())
+    turn.timeout = std::chrono::milliseconds(t->value().as_int64());
 
-  int64_t run_id = 0;
   if (idempotency) {
     auto existing = runs_.FindByIdempotencyKey("ctl:" + *idempotency);
-    if (!existing.ok()) co_return existing.error();
-    if (*existing) run_id = (*existing)->id;
-  }
-  if (run_id == 0) {
-    std::string key = Str(*o, "sessionKey");
-    SyntheticRun spec;
-    spec.session_key = key.empty() ? sessions::MainSessionKey(agent_id) : key;
-    spec.agent_id = agent_id;
-    spec.origin = "control";
-    spec.message = message;
-    spec.metadata = json::object{{"source", "control"}};
-    if (idempotency) spec.idempotency = "ctl:" + *idempotency;
-    if (!key.empty() && !IsSessionKey(key)) {
-      auto inbound = sessions::Inbound::FromQueueParams(key, message, json::object());
-      if (!inbound.ok()) co_return BadParam("params.sessionKey", inbound.error().message);
-      sessions::Route route = router_.Resolve(*inbound);
-      spec.session_key = route.session_key;
-      spec.agent_id = AgentFor(route.agent_id);
-      spec.kind = route.kind;
-      spec.channel_id = inbound->channel;
+    if (!existing.ok()) return existing.error();
+    if (*existing) {
+      turn.run_id = (*existing)->id;
+      turn.repeated = true;
+      auto session = sessions_.GetById((*existing)->session_id);
+      if (session.ok() && *session) turn.session_key = (*session)->key;
+      turn.agent_id = (*existing)->agent_id;
+      return turn;
     }
-    auto queued = QueueSynthetic(spec);
-    if (!queued.ok()) co_return queued.error();
-    run_id = *queued;
   }
-  auto done = co_await AwaitRun(run_id, std::chrono::milliseconds(timeout_ms));
+  std::string key = Str(*o, "sessionKey");
+  SyntheticRun spec;
+  spec.session_key = key.empty() ? sessions::MainSessionKey(turn.agent_id) : key;
+  spec.agent_id = turn.agent_id;
+  spec.origin = "control";
+  spec.message = message;
+  spec.metadata = json::object{{"source", "control"}};
+  if (idempotency) spec.idempotency = "ctl:" + *idempotency;
+  spec.reply_address = reply_address;
+  if (!key.empty() && !IsSessionKey(key)) {
+    auto inbound = sessions::Inbound::FromQueueParams(key, message, json::object());
+    if (!inbound.ok()) return BadParam("params.sessionKey", inbound.error().message);
+    sessions::Route route = router_.Resolve(*inbound);
+    spec.session_key = route.session_key;
+    spec.agent_id = AgentFor(route.agent_id);
+    spec.kind = route.kind;
+    spec.channel_id = inbound->channel;
+  }
+  auto queued = QueueSynthetic(spec);
+  if (!queued.ok()) return queued.error();
+  turn.run_id = *queued;
+  turn.session_key = spec.session_key;
+  turn.agent_id = spec.agent_id;
+  return turn;
+}
+
+asio::awaitable<Result<json::value>> Pipeline::AgentTurn(json::value params) {
+  auto started = StartAgentTurn(params);
+  if (!started.ok()) co_return started.error();
+  const int64_t run_id = started->run_id;
+  auto done = co_await AwaitRun(run_id, started->timeout);
   if (!done) co_return MakeError(ErrorCode::kTimeout, "run " + std::to_string(run_id) + " is still running",
                                  json::object{{"runId", std::to_string(run_id)}});
   co_return *done;

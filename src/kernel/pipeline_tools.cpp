@@ -67,6 +67,16 @@ std::vector<agent::ToolSpec> BuildKernelToolSpecs() {
                         {"deliver", std::move(deliver)},
                         {"enabled", Prop("boolean", "Enable or disable (update).")}},
                        {"action"}));
+  specs.push_back(Spec("canvas",
+                       "Show a web page to the user on the canvas (the Control UI's canvas view). action \"present\": "
+                       "html is a whole page, shown at once; \"show\": path names a file under canvas/ in your "
+                       "workspace (with its CSS, scripts and images beside it); \"clear\": empty the canvas. "
+                       "Pages run sandboxed: scripts work, the gateway's data is out of reach.",
+                       {{"action", json::object{{"type", "string"}, {"enum", json::array{"present", "show", "clear"}}}},
+                        {"html", Prop("string", "The page (present).")},
+                        {"path", Prop("string", "File under canvas/, e.g. \"report.html\" (show).")},
+                        {"title", Prop("string", "A short title for the page (present, show).")}},
+                       {"action"}));
   return specs;
 }
 
@@ -188,6 +198,7 @@ asio::awaitable<agent::ToolOutcome> Pipeline::InvokeKernelTool(std::string name,
                                         {"metadata", json::object{{"fromSession", context.session_key}}}}));
   }
   if (name == "cron") co_return CronTool(in, context);
+  if (name == "canvas") co_return co_await CanvasTool(std::move(input), std::move(context));
   co_return agent::ToolOutcome{"error: no kernel tool " + name, true};
 }
 

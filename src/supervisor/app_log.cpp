@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <system_error>
@@ -16,6 +17,16 @@ void LogRing::Push(std::string line) {
   if (capacity_ == 0) return;
   if (lines_.size() == capacity_) lines_.pop_front();
   lines_.push_back(std::move(line));
+  ++total_;
+}
+
+std::vector<std::string> LogRing::Since(uint64_t first, size_t max_lines, uint64_t* kept_from) const {
+  const uint64_t oldest = total_ - lines_.size();
+  const uint64_t start = std::min(std::max(first, oldest), total_);
+  const uint64_t end = std::min<uint64_t>(total_, start + max_lines);
+  if (kept_from) *kept_from = start;
+  return {lines_.begin() + static_cast<std::ptrdiff_t>(start - oldest),
+          lines_.begin() + static_cast<std::ptrdiff_t>(end - oldest)};
 }
 
 std::vector<std::string> LogRing::Tail(size_t max_lines) const {

@@ -18,18 +18,24 @@
 namespace oc::supervisor::internal {
 namespace asio = boost::asio;
 
-// The last `capacity` lines.
+// The last `capacity` lines. Every line pushed is numbered from 0 (its position in the whole output),
+// so a follower can ask for the lines after the last one it saw.
 class LogRing {
  public:
   explicit LogRing(size_t capacity) : capacity_(capacity) {}
   void Push(std::string line);
   // Up to `max_lines` most recent lines, oldest first.
   std::vector<std::string> Tail(size_t max_lines) const;
+  // The lines numbered `first` and later that are still kept, at most `max_lines` (the oldest of
+  // them). *kept_from = the number of the first line returned (> first when older ones are gone).
+  std::vector<std::string> Since(uint64_t first, size_t max_lines, uint64_t* kept_from) const;
   size_t size() const { return lines_.size(); }
+  uint64_t total() const { return total_; }  // lines ever pushed = the number the next one gets
 
  private:
   size_t capacity_;
   std::deque<std::string> lines_;
+  uint64_t total_ = 0;
 };
 
 // Appends lines to `path`; before a line would take the file past `max_bytes`, renames

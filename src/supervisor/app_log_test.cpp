@@ -44,6 +44,25 @@ TEST(SupervisorLogRingTest, KeepsTheLastLines) {
   EXPECT_TRUE(ring.Tail(0).empty());
 }
 
+TEST(SupervisorLogRingTest, NumbersLinesForFollowers) {
+  LogRing ring(3);
+  uint64_t from = 99;
+  EXPECT_TRUE(ring.Since(0, 10, &from).empty());
+  EXPECT_EQ(from, 0u);
+  for (const char* l : {"a", "b", "c", "d", "e"}) ring.Push(l);
+  EXPECT_EQ(ring.total(), 5u);
+  // lines 0 and 1 are gone: reading from 0 starts at the oldest kept one
+  EXPECT_EQ(ring.Since(0, 10, &from), (std::vector<std::string>{"c", "d", "e"}));
+  EXPECT_EQ(from, 2u);
+  EXPECT_EQ(ring.Since(3, 10, &from), (std::vector<std::string>{"d", "e"}));
+  EXPECT_EQ(from, 3u);
+  EXPECT_EQ(ring.Since(2, 1, &from), (std::vector<std::string>{"c"}));  // the oldest first
+  EXPECT_TRUE(ring.Since(5, 10, &from).empty());                         // nothing new
+  EXPECT_EQ(from, 5u);
+  EXPECT_TRUE(ring.Since(50, 10, &from).empty());  // beyond the end: clamped, nothing
+  EXPECT_EQ(from, 5u);
+}
+
 TEST(SupervisorLogFileTest, RotatesBeforeExceedingAndKeepsN) {
   TempDir dir;
   auto path = dir.path() / "sub" / "app.log";  // the directory is created

@@ -638,4 +638,18 @@ std::vector<std::string> Supervisor::Logs(std::string_view id, size_t max_lines)
   return app->ring.Tail(max_lines);
 }
 
+std::optional<Supervisor::LogLines> Supervisor::ReadLogs(std::string_view id, std::optional<uint64_t> after,
+                                                         size_t max_lines) const {
+  AppPtr app = Find(id);
+  if (!app) return std::nullopt;
+  const auto& ring = app->ring;
+  uint64_t from = after ? (*after > ring.total() ? 0 : *after) : ring.total() - std::min(max_lines, ring.size());
+  LogLines out;
+  uint64_t kept_from = from;
+  out.lines = ring.Since(from, max_lines, &kept_from);
+  out.skipped = kept_from - from;
+  out.next = kept_from + out.lines.size();
+  return out;
+}
+
 }  // namespace oc::supervisor

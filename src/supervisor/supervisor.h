@@ -173,6 +173,17 @@ class Supervisor {
   std::optional<AppStatus> Get(std::string_view id) const;
   // The last `max_lines` lines of stdout+stderr (a ring of 1000 lines, kept across restarts).
   std::vector<std::string> Logs(std::string_view id, size_t max_lines) const;
+  // Numbered output for followers (`apps logs -f`): every line an app printed since the kernel
+  // started is numbered from 0. Without `after`: the last `max_lines` lines. With it: the lines
+  // numbered `after` and later, oldest first, at most `max_lines`; `skipped` counts the ones the
+  // ring no longer holds; an `after` beyond the end (from an earlier kernel) reads from the oldest
+  // kept line. nullopt for an unknown app.
+  struct LogLines {
+    std::vector<std::string> lines;
+    uint64_t next = 0;     // the number of the line after the last one in `lines`
+    uint64_t skipped = 0;
+  };
+  std::optional<LogLines> ReadLogs(std::string_view id, std::optional<uint64_t> after, size_t max_lines) const;
   bool Has(std::string_view id) const;
 
  private:

@@ -134,6 +134,21 @@ exec sleep 30)SH");
   EXPECT_EQ(all[999], "no-newline-at-end");
   EXPECT_EQ(sup_->Logs("logs", 2), (std::vector<std::string>{"1500", "no-newline-at-end"}));
   EXPECT_TRUE(sup_->Logs("unknown", 10).empty());
+  // Numbered for followers: "to-stderr" is line 0, "1".."1500" lines 1..1500, the last one 1501.
+  auto tail = sup_->ReadLogs("logs", std::nullopt, 2);
+  ASSERT_TRUE(tail);
+  EXPECT_EQ(tail->lines, (std::vector<std::string>{"1500", "no-newline-at-end"}));
+  EXPECT_EQ(tail->next, 1502u);
+  auto since = sup_->ReadLogs("logs", 1499, 10);
+  EXPECT_EQ(since->lines, (std::vector<std::string>{"1499", "1500", "no-newline-at-end"}));
+  EXPECT_EQ(since->next, 1502u);
+  EXPECT_EQ(since->skipped, 0u);
+  auto gone = sup_->ReadLogs("logs", 500, 3);  // 500 and 501 fell out of the ring
+  EXPECT_EQ(gone->lines, (std::vector<std::string>{"502", "503", "504"}));
+  EXPECT_EQ(gone->skipped, 2u);
+  EXPECT_EQ(gone->next, 505u);
+  EXPECT_TRUE(sup_->ReadLogs("logs", 1502, 10)->lines.empty());
+  EXPECT_FALSE(sup_->ReadLogs("unknown", 0, 10));
 
   std::ifstream file(root_ / "logs" / "apps" / "logs.log");
   std::vector<std::string> lines;

@@ -91,6 +91,13 @@ class RawIpc:
         self.sock.close()
 
 
+def is_interim(frame):
+    """The first answer of a two-step method: {ok: true, payload: {status: "accepted", runId}}."""
+    payload = frame.get("payload")
+    return (frame.get("type") == "res" and frame.get("ok") is True and isinstance(payload, dict)
+            and payload.get("status") == "accepted" and "runId" in payload)
+
+
 class WsClient:
     """A minimal RFC 6455 client for the control plane (text frames, client masking)."""
 
@@ -110,6 +117,7 @@ class WsClient:
             raise ConnectionError(head.decode(errors="replace"))
         self.n = 0
         self.events = []
+        self.acks = []
         if path != "/ws":
             return  # /ipc speaks IPC frames: see send_frame / recv_frame
         auth = {}
@@ -179,7 +187,17 @@ class WsClient:
     def recv_frame(self, timeout=5):
         return self._recv(timeout)
 
+    def recv_response(self, timeout=5):
+        """The next frame that is not an event (events are kept for next_event)."""
+        while True:
+            f = self._recv(timeout)
+            if f.get("type") != "event":
+                return f
+            self.events.append(f)
+
     def call_raw(self, method, params=None, timeout=30):
+        """The final response; the interim `accepted` one of a two-step method (`agent`) is kept
+        in self.acks."""
         self.n += 1
         rid = f"c{self.n}"
         self._send({"type": "req", "id": rid, "method": method, "params": params or {}})
@@ -189,6 +207,9 @@ class WsClient:
                 self.events.append(f)
                 continue
             if f.get("id") == rid:
+                if is_interim(f):
+                    self.acks.append(f)
+                    continue
                 return f
 
     def call(self, method, params=None, timeout=30):

@@ -218,13 +218,13 @@ class RegistrationTest(KernelTest):
         self.assertEqual(invoke["params"]["params"], {"x": 1})
         c.send({"id": "a1", "type": "response", "timestamp": 1, "requestId": invoke["id"], "success": True,
                 "result": {"result": {"echo": 1}}})
-        res = ws._recv(5)
+        res = ws.recv_response(5)
         self.assertEqual(res, {"type": "res", "id": "e1", "ok": True, "payload": {"echo": 1}})
         ws._send({"type": "req", "id": "e2", "method": "silent.echo", "params": {}})
         invoke = c.recv()
         c.send({"id": "a2", "type": "response", "timestamp": 1, "requestId": invoke["id"], "success": False,
                 "error": {"code": "INVALID_PARAMS", "message": "nope"}})
-        res = ws._recv(5)
+        res = ws.recv_response(5)
         self.assertEqual(res["error"]["code"], "INVALID_PARAMS")
         t0 = time.monotonic()
         res = ws.call_raw("silent.nothing", {})
@@ -292,7 +292,7 @@ class RegistrationTest(KernelTest):
         self.assertEqual(invoke["method"], "gateway.invoke")
         ws.send_frame({"id": "a1", "type": "response", "timestamp": 1, "requestId": invoke["id"], "success": True,
                        "result": {"result": {"hello": "me"}}})
-        self.assertEqual(ctl._recv(5)["payload"], {"hello": "me"})
+        self.assertEqual(ctl.recv_response(5)["payload"], {"hello": "me"})
 
     def test_websocket_ipc_needs_gateway_credentials(self):
         k = self.kernel({"ipc": {"allowExternalApps": True}})

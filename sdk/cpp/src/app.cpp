@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/async.h"
+#include "common/base64.h"
 #include "common/json_schema.h"
 #include "protocol/hooks.h"
 #include "protocol/methods.h"
@@ -65,6 +66,56 @@ json::value HookResultFor(std::optional<json::value> handler_return) {
 json::value ToolInvokeResultFor(const Result<json::value>& tool_return) {
   if (tool_return.ok()) return json::object{{"output", tool_return.value()}};
   return json::object{{"output", tool_return.error().message}, {"isError", true}};
+}
+
+std::string_view HttpRequest::Header(std::string_view lower_name) const {
+  auto it = headers.find(lower_name);
+  return it == headers.end() ? std::string_view() : std::string_view(it->second);
+}
+
+HttpResponse HttpResponse::Text(int status, std::string body, std::string content_type) {
+  HttpResponse r;
+  r.status = status;
+  r.headers["content-type"] = std::move(content_type);
+  r.body = std::move(body);
+  return r;
+}
+
+HttpResponse HttpResponse::Json(int status, const json::value& body) {
+  return Text(status, json::serialize(body), "application/json");
+}
+
+json::value HttpRequestResultFor(const HttpResponse& response) {
+  json::object headers;
+  for (const auto& [name, value] : response.headers) headers[name] = value;
+  return json::object{
+      {"status", response.status}, {"headers", std::move(headers)}, {"body", oc::Base64Encode(response.body)}};
+}
+
+Result<HttpRequest> HttpRequestFromParams(const json::value& params) {
+  const json::object* p = params.if_object();
+  if (!p) return MakeError(ErrorCode::kInvalidParams, "params must be an object");
+  HttpRequest r;
+  r.method = std::string(oc::GetString(*p, "method").value_or("GET"));
+  r.path = std::string(oc::GetString(*p, "path").value_or("/"));
+  r.query = std::string(oc::GetString(*p, "query").value_or(""));
+  if (const json::object* headers = oc::GetObject(*p, "headers"))
+    for (const auto& [name, value] : *headers)
+      if (value.is_string()) r.headers[std::string(name)] = std::string(value.as_string());
+  auto body = oc::Base64Decode(oc::GetString(*p, "body").value_or(""));
+  if (!body)
+    return MakeError(ErrorCode::kInvalidParams, "params.body: not base64", json::object{{"path", "params.body"}});
+  r.body = std::move(*body);
+  return r;
+}
+
+std::string MatchHttpRoute(const std::vector<std::string>& routes, std::string_view path) {
+  std::string best;
+  for (const auto& route : routes) {
+    bool fits = route == path || (!route.empty() && route.back() == '/' && path.starts_with(route));
+    if (fits && route.size() > best.size()) best = route;
+  }
+  return best;
 }
 
 void UseStderrLogging(const std::string& logger_name) {
@@ -293,6 +344,41 @@ asio::awaitable<Result<json::value>> App::InvokeMethod(json::value params) {
   Result<json::value> result = co_await fn(p.at("params"));
   if (!result.ok()) co_return result.error();
   co_return json::object{{"result", std::move(result).value()}};
+}
+
+asio::awaitable<Status> App::RegisterHttpRoute(std::string path, HttpRouteFunction fn) {
+  client_->OnRequest("http.request", [this](json::value params) { return ServeHttp(std::move(params)); });
+  // Installed before asking: requests may arrive as soon as the route is granted.
+  http_routes_[path] = std::move(fn);
+  json::object config{{"path", path}};
+  Result<json::value> result = co_await RegisterCapability("http_route", std::move(config));
+  if (!result.ok()) {
+    http_routes_.erase(path);
+    co_return result.error();
+  }
+  co_return Status();
+}
+
+asio::awaitable<Result<json::value>> App::ServeHttp(json::value params) {
+  Result<HttpRequest> request = HttpRequestFromParams(params);
+  if (!request.ok()) co_return request.error();
+  std::vector<std::string> routes;
+  for (const auto& [route, fn] : http_routes_) routes.push_back(route);
+  std::string route = MatchHttpRoute(routes, request->path);
+  if (route.empty()) {
+    json::value error = json::object{{"error", {{"code", "NOT_FOUND"}, {"message", "no route for " + request->path}}}};
+    co_return HttpRequestResultFor(HttpResponse::Json(404, error));
+  }
+  HttpRouteFunction fn = http_routes_.at(route);  // kept alive across the call
+  Result<HttpResponse> response = MakeError(ErrorCode::kInternalError, "route failed");
+  try {
+    response = co_await fn(std::move(request).value());
+  } catch (const std::exception& e) {
+    spdlog::error("app: HTTP route {} threw: {}", route, e.what());
+    response = HttpResponse::Text(500, "internal error\n");
+  }
+  if (!response.ok()) co_return response.error();
+  co_return HttpRequestResultFor(*response);
 }
 
 asio::awaitable<Result<json::value>> App::Subscribe(std::vector<std::string> events, HookFunction fn) {

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <thread>
 
+#include "common/base64.h"
 #include "fake_kernel_for_test.h"
 #include "openclawos/channel_app.h"
 
@@ -318,6 +319,132 @@ TEST(SdkApp, RegistrationRefusedIsFatal) {
   ASSERT_TRUE(reg.has_value());
   EXPECT_EQ(reg->params.at("spawnToken").as_string(), "spawn-1");
   EXPECT_EQ(reg->params.at("manifest").at("id").as_string(), "test-app");
+}
+
+TEST(SdkHttp, RequestParamsAndResultsUseTheWireShape) {
+  json::value params = json::parse(R"({"method": "POST", "path": "/api/notes", "query": "a=1",
+      "headers": {"content-type": "application/json", "x-n": "2"}, "body": "aGk="})");
+  Result<HttpRequest> r = HttpRequestFromParams(params);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->method, "POST");
+  EXPECT_EQ(r->path, "/api/notes");
+  EXPECT_EQ(r->query, "a=1");
+  EXPECT_EQ(r->body, "hi");
+  EXPECT_EQ(r->Header("content-type"), "application/json");
+  EXPECT_EQ(r->Header("absent"), "");
+  params.as_object()["body"] = "not base64!";
+  Result<HttpRequest> bad = HttpRequestFromParams(params);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalidParams);
+
+  HttpResponse text = HttpResponse::Text(201, std::string("a\0b", 3));
+  text.headers["x-count"] = "3";
+  EXPECT_EQ(HttpRequestResultFor(text),
+            json::parse(R"({"status": 201, "headers": {"content-type": "text/plain; charset=utf-8", "x-count": "3"},
+                            "body": "YQBi"})"));
+  json::value as_json = HttpRequestResultFor(HttpResponse::Json(200, json::object{{"ok", true}}));
+  EXPECT_EQ(as_json.at("headers").at("content-type"), "application/json");
+  EXPECT_EQ(*oc::Base64Decode(as_json.at("body").as_string()), R"({"ok":true})");
+}
+
+TEST(SdkHttp, RoutesMatchExactlyOrByPrefixEndingInSlash) {
+  std::vector<std::string> routes{"/", "/api/", "/api/notes"};
+  EXPECT_EQ(MatchHttpRoute(routes, "/api/notes"), "/api/notes");
+  EXPECT_EQ(MatchHttpRoute(routes, "/api/notes/1"), "/api/");
+  EXPECT_EQ(MatchHttpRoute(routes, "/favicon.ico"), "/");
+  EXPECT_EQ(MatchHttpRoute({"/api"}, "/api/x"), "");
+  EXPECT_EQ(MatchHttpRoute({"/api/"}, "/api"), "");
+}
+
+class HttpApp : public WatchdogApp {
+ public:
+  using WatchdogApp::WatchdogApp;
+  std::vector<HttpRequest> seen;
+
+ protected:
+  using Answer = asio::awaitable<Result<HttpResponse>>;
+  asio::awaitable<oc::Status> Setup() override {
+    oc::Status exact = co_await RegisterHttpRoute("/hello", [this](HttpRequest req) -> Answer {
+      seen.push_back(req);
+      HttpResponse r = HttpResponse::Text(200, "hello " + req.body);
+      r.headers["x-query"] = req.query;
+      co_return r;
+    });
+    if (!exact.ok()) co_return exact;
+    oc::Status prefix = co_await RegisterHttpRoute("/files/", [](HttpRequest req) -> Answer {
+      if (req.path == "/files/fail") co_return oc::MakeError(ErrorCode::kNotFound, "no such file");
+      if (req.path == "/files/throw") throw std::runtime_error("route bug");
+      co_return HttpResponse::Json(202, json::object{{"path", req.path}});
+    });
+    if (!prefix.ok()) co_return prefix;
+    // A refused route: its handler is dropped and Setup goes on.
+    oc::Status refused = co_await RegisterHttpRoute("/secret", [](HttpRequest) -> Answer {
+      co_return HttpResponse::Text(200, "leak");
+    });
+    if (refused.ok() || refused.error().code != ErrorCode::kCapabilityDenied)
+      co_return oc::MakeError(ErrorCode::kInternalError, "refusal not reported");
+    co_return oc::Status();
+  }
+};
+
+TEST(SdkHttp, RegisteredRoutesAnswerHttpRequests) {
+  FakeKernel kernel;
+  HttpApp app(PrepareEnvironment(kernel));
+  std::optional<Frame> first, second, hello, file, failed, thrown, unmatched, refused_call;
+  std::thread peer([&] {
+    if (!kernel.AcceptAndRegister()) return;
+    first = kernel.ExpectRequest("capability.register");
+    if (!first) return;
+    kernel.Reply(*first, json::object{{"capabilityId", "http_route:/hello"}, {"granted", true}});
+    second = kernel.ExpectRequest("capability.register");
+    if (!second) return;
+    kernel.Reply(*second, json::object{{"capabilityId", "http_route:/files/"}, {"granted", true}});
+    auto third = kernel.ExpectRequest("capability.register");
+    if (!third) return;
+    kernel.Reply(*third, json::object{{"capabilityId", nullptr}, {"granted", false}, {"reason", "not declared"}});
+    auto ready = kernel.ExpectRequest("app.ready");
+    if (!ready) return;
+    kernel.Reply(*ready, json::object{{"ok", true}});
+    auto call = [&](std::string path, std::string body) {
+      json::object params{{"method", "POST"}, {"path", std::move(path)}, {"query", "q=1"},
+                          {"headers", {{"x-a", "b"}}}, {"body", oc::Base64Encode(body)}};
+      return kernel.ExpectResponse(kernel.SendRequest("http.request", std::move(params)));
+    };
+    hello = call("/hello", "world");
+    file = call("/files/a/b.txt", "");
+    failed = call("/files/fail", "");
+    thrown = call("/files/throw", "");
+    unmatched = call("/hello/extra", "");
+    refused_call = call("/secret", "");
+    kernel.SendEvent("app:shutdown", json::object{{"reason", "test over"}});
+    kernel.WaitForEof();
+  });
+  int exit_code = app.Run();
+  peer.join();
+
+  EXPECT_EQ(exit_code, 0);
+  ASSERT_TRUE(first && second && hello && file && failed && thrown && unmatched && refused_call);
+  EXPECT_EQ(first->params, json::parse(R"({"type": "http_route", "config": {"path": "/hello"}})"));
+  EXPECT_EQ(second->params.at("config").at("path"), "/files/");
+  ASSERT_TRUE(hello->success);
+  EXPECT_EQ(hello->result.at("status"), 200);
+  EXPECT_EQ(*oc::Base64Decode(hello->result.at("body").as_string()), "hello world");
+  EXPECT_EQ(hello->result.at("headers").at("x-query"), "q=1");
+  ASSERT_EQ(app.seen.size(), 1u);
+  EXPECT_EQ(app.seen[0].method, "POST");
+  EXPECT_EQ(app.seen[0].Header("x-a"), "b");
+  ASSERT_TRUE(file->success);
+  EXPECT_EQ(file->result.at("status"), 202);
+  EXPECT_EQ(*oc::Base64Decode(file->result.at("body").as_string()), R"({"path":"/files/a/b.txt"})");
+  ASSERT_FALSE(failed->success);  // an error Result is an error response (the gateway answers 502)
+  EXPECT_EQ(failed->error->code, ErrorCode::kNotFound);
+  EXPECT_EQ(failed->error->message, "no such file");
+  ASSERT_TRUE(thrown->success);
+  EXPECT_EQ(thrown->result.at("status"), 500);
+  ASSERT_TRUE(unmatched->success);
+  EXPECT_EQ(unmatched->result.at("status"), 404);
+  ASSERT_TRUE(refused_call->success);
+  EXPECT_EQ(refused_call->result.at("status"), 404);  // the refused route's handler was dropped
 }
 
 class TestChannel : public ChannelApp {

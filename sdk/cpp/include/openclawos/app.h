@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/json.h"
@@ -33,6 +34,39 @@ using HookFunction = std::function<boost::asio::awaitable<std::optional<oc::json
     const oc::json::value& payload)>;
 using MethodFunction =
     std::function<boost::asio::awaitable<oc::Result<oc::json::value>>(oc::json::value params)>;
+
+// A request for one of the app's HTTP routes (http.request, SPEC §4.3). The gateway serves a
+// route "/x" declared in capabilities.gateway.httpRoutes at /apps/<short>/x.
+struct HttpRequest {
+  std::string method;  // "GET", "POST", ... as the client sent it
+  std::string path;    // relative to the app's mount, percent-encoding kept: "/api/notes"
+  std::string query;   // after '?', "" when none
+  std::map<std::string, std::string, std::less<>> headers;  // lower-case names; never authorization/cookie
+  std::string body;    // the raw bytes (decoded from the wire's base64)
+  // The header's value; "" when absent.
+  std::string_view Header(std::string_view lower_name) const;
+};
+
+struct HttpResponse {
+  int status = 200;  // the gateway accepts 200..599
+  // Names as given (content-type, cache-control, ...). The gateway drops hop-by-hop headers,
+  // content-length, set-cookie and access-control-*, and adds X-Content-Type-Options: nosniff.
+  std::map<std::string, std::string, std::less<>> headers;
+  std::string body;  // raw bytes
+  static HttpResponse Text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");
+  static HttpResponse Json(int status, const oc::json::value& body);
+};
+
+// Answers one request; an error Result makes the gateway answer 502 with its code and message.
+using HttpRouteFunction = std::function<boost::asio::awaitable<oc::Result<HttpResponse>>(HttpRequest request)>;
+
+// The http.request result {status, headers, body (base64)} for what an HttpRouteFunction returned.
+oc::json::value HttpRequestResultFor(const HttpResponse& response);
+// The HttpRequest in http.request params; INVALID_PARAMS when the body is not base64.
+oc::Result<HttpRequest> HttpRequestFromParams(const oc::json::value& params);
+// The registered route serving `path`: the exact route, else the longest one that ends in "/" and
+// is a prefix of `path` (the gateway's matching rule); "" when none.
+std::string MatchHttpRoute(const std::vector<std::string>& routes, std::string_view path);
 
 // The hook.result `result` for an intercept, from what a HookFunction returned: the value itself
 // (an action object, or the shorthands of SPEC §6), or {action:"continue"} for nullopt.
@@ -99,6 +133,14 @@ class App {
   // {method, params, client} then calls `fn(params)` and answers {result: value}, or fn's error.
   boost::asio::awaitable<oc::Status> RegisterMethod(std::string method, MethodFunction fn);
 
+  // capability.register {type:"http_route", config:{path}} for a route declared in the manifest's
+  // capabilities.gateway.httpRoutes ("/x" serves exactly /apps/<short>/x; "/x/" also everything
+  // under it). The kernel's http.request {method, path, query, headers, body} then calls the `fn`
+  // of the best matching route (exact first, then the longest prefix) and gets
+  // HttpRequestResultFor(its answer); a path no route matches gets 404, an exception 500.
+  // CAPABILITY_DENIED with the kernel's reason when not granted; `fn` is then dropped.
+  boost::asio::awaitable<oc::Status> RegisterHttpRoute(std::string path, HttpRouteFunction fn);
+
   // config.get {path?} → the `value` the kernel returned (the app's own section; null when unset).
   boost::asio::awaitable<oc::Result<oc::json::value>> ConfigGet(std::string path = {});
 
@@ -116,6 +158,7 @@ class App {
   std::string AppId() const;
   boost::asio::awaitable<oc::Result<oc::json::value>> InvokeTool(oc::json::value params);
   boost::asio::awaitable<oc::Result<oc::json::value>> InvokeMethod(oc::json::value params);
+  boost::asio::awaitable<oc::Result<oc::json::value>> ServeHttp(oc::json::value params);
   boost::asio::awaitable<void> DeliverHook(HookFunction fn, oc::json::value payload);
 
   std::string manifest_path_;
@@ -133,6 +176,7 @@ class App {
   };
   std::map<std::string, RegisteredTool, std::less<>> tools_;
   std::map<std::string, MethodFunction, std::less<>> methods_;
+  std::map<std::string, HttpRouteFunction, std::less<>> http_routes_;
 };
 
 }  // namespace openclawos::sdk
