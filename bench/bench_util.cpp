@@ -191,4 +191,23 @@ long PrivateDirtyKiB(pid_t pid) {
   std::exit(1);
 }
 
+LlmServer StartLlm(const std::string& bin) {
+  int out[2];
+  if (pipe(out) != 0) Die("pipe");
+  LlmServer s;
+  s.pid = fork();
+  if (s.pid == 0) {
+    dup2(out[1], 1);
+    close(out[0]);
+    execl(bin.c_str(), bin.c_str(), "--port", "0", "--max-recorded", "0", nullptr);
+    _exit(127);
+  }
+  close(out[1]);
+  LineReader r(out[0]);
+  std::string line;
+  if (!r.ReadLine(line) || line.rfind("PORT ", 0) != 0) Die("oc-test-llm did not start (" + bin + ")");
+  s.port = std::atoi(line.c_str() + 5);
+  return s;
+}
+
 }  // namespace bench

@@ -57,4 +57,11 @@ struct KernelProcess {
 KernelProcess StartKernel(const std::string& bin, const fs::path& home, bool wait = true);
 void StopKernel(KernelProcess& k);
 
+// The test LLM server (oc-test-llm) started on an ephemeral port; the caller kills `pid`.
+struct LlmServer {
+  pid_t pid = -1;
+  int port = 0;
+};
+LlmServer StartLlm(const std::string& bin);
+
 }  // namespace bench

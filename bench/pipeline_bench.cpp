@@ -31,30 +31,6 @@ namespace json = boost::json;
 
 namespace {
 
-struct LlmServer {
-  pid_t pid = -1;
-  int port = 0;
-};
-
-LlmServer StartLlm(const std::string& bin) {
-  int out[2];
-  if (pipe(out) != 0) Die("pipe");
-  LlmServer s;
-  s.pid = fork();
-  if (s.pid == 0) {
-    dup2(out[1], 1);
-    close(out[0]);
-    execl(bin.c_str(), bin.c_str(), "--port", "0", "--max-recorded", "0", nullptr);
-    _exit(127);
-  }
-  close(out[1]);
-  LineReader r(out[0]);
-  std::string line;
-  if (!r.ReadLine(line) || line.rfind("PORT ", 0) != 0) Die("oc-test-llm did not start (" + bin + ")");
-  s.port = std::atoi(line.c_str() + 5);
-  return s;
-}
-
 void Request(int fd, const std::string& id, const std::string& method, const std::string& params) {
   WriteAll(fd, "{\"id\":\"" + id + "\",\"type\":\"request\",\"timestamp\":1,\"method\":\"" + method +
                    "\",\"params\":" + params + "}\n");

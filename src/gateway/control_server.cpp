@@ -4,6 +4,7 @@
 #include "gateway/control_server.h"
 
 #include "common/secure_compare.h"
+#include "common/text.h"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -167,6 +168,7 @@ class ControlServer::Impl : public std::enable_shared_from_this<Impl> {
   };
   std::map<std::string, Route, std::less<>> http_routes_;
   json::value Presence() const;
+  HttpResponse AuthCookie(const HttpRequest& request) const;
 
  private:
   asio::awaitable<void> AcceptLoop(std::shared_ptr<Impl> self);
@@ -563,6 +565,21 @@ std::string PercentDecode(std::string_view in) {
   return out;
 }
 
+std::string PercentEncode(std::string_view in) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char ch : in) {
+    if (std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+      out.push_back(static_cast<char>(ch));
+    } else {
+      out += '%';
+      out += kHex[ch >> 4];
+      out += kHex[ch & 15];
+    }
+  }
+  return out;
+}
+
 // Every value of cookie `name` in a Cookie header ("a=1; b=2"), percent-decoded. All of them:
 // another page on this host can plant a cookie of the same name that the browser sends first.
 std::vector<std::string> CookieValues(std::string_view header, std::string_view name) {
@@ -721,6 +738,36 @@ asio::awaitable<bool> ControlServer::Impl::ServeHttp(std::shared_ptr<Connection>
   stream.expires_after(std::max(settings_.handshake_timeout, settings_.stream_write_timeout));
   co_await http::async_write(stream, res, Await(ec));
   co_return !ec && keep_alive;
+}
+
+// POST with `Authorization: Bearer <token or password>` → 204 setting the HttpOnly cookie;
+// DELETE → 204 clearing it. Without auth configured there is nothing to carry: 204, no cookie.
+HttpResponse ControlServer::Impl::AuthCookie(const HttpRequest& request) const {
+  HttpResponse answer;
+  answer.status = 204;
+  if (request.method == "DELETE") {
+    answer.headers.emplace_back("Set-Cookie", std::string(kAuthCookie) + "=; Max-Age=0; HttpOnly; SameSite=Strict; Path=/");
+    return answer;
+  }
+  if (request.method != "POST") {
+    HttpResponse refused = HttpResponse::Error(405, ErrorCode::kInvalidRequest, "use POST or DELETE");
+    refused.headers.emplace_back("Allow", "POST, DELETE");
+    return refused;
+  }
+  if (!AuthConfigured()) return answer;
+  std::string_view header = request.Header("authorization");
+  constexpr std::string_view kBearer = "bearer ";
+  std::string_view credential;
+  if (header.size() > kBearer.size() && beast::iequals(header.substr(0, kBearer.size()), kBearer))
+    credential = TrimAsciiSpace(header.substr(kBearer.size()));
+  if (credential.empty() || !CredentialMatches(credential)) {
+    HttpResponse refused = HttpResponse::Error(401, ErrorCode::kUnauthorized, "missing or invalid Authorization: Bearer credentials");
+    refused.headers.emplace_back("WWW-Authenticate", "Bearer");
+    return refused;
+  }
+  answer.headers.emplace_back("Set-Cookie", std::string(kAuthCookie) + "=" + PercentEncode(credential) +
+                                                "; HttpOnly; SameSite=Strict; Path=/");
+  return answer;
 }
 
 bool ControlServer::Impl::CredentialMatches(std::string_view credential) const {
@@ -1079,7 +1126,16 @@ void ControlServer::Impl::Broadcast(std::string_view event, json::value payload)
 // ---- public surface --------------------------------------------------------------------------
 
 ControlServer::ControlServer(asio::io_context& io, ControlSettings settings)
-    : impl_(std::make_shared<Impl>(io, std::move(settings))) {}
+    : impl_(std::make_shared<Impl>(io, std::move(settings))) {
+  // The browser's credential cookie, set by the server so it can be HttpOnly: cookies are not
+  // separated by port, and a page on another localhost port must not read the gateway token.
+  std::weak_ptr<Impl> weak = impl_;
+  AddHttpRoute("/auth/cookie", [weak](const HttpRequest& request, HttpResponder&) -> asio::awaitable<HttpResponse> {
+    auto self = weak.lock();
+    if (!self) co_return HttpResponse::Error(503, ErrorCode::kInternalError, "gateway stopping");
+    co_return self->AuthCookie(request);
+  }, HttpAccess::kPublic);
+}
 
 ControlServer::~ControlServer() { impl_->Stop(); }
 

@@ -835,6 +835,25 @@ TEST_F(ControlServerTest, ForeignHostIsRefusedWithoutAuthButHeadAndEmptyStatuses
   EXPECT_NE(both.find("HTTP/1.1 200", 10), std::string::npos);
 }
 
+TEST_F(ControlServerTest, AuthCookieIsSetHttpOnlyOnlyForValidBearer) {
+  ControlSettings s;
+  s.auth_token = "t/k n";
+  StartServer(s);
+  const std::string post = "POST /auth/cookie HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n";
+  EXPECT_EQ(RawHttp(port_, post + "\r\n").substr(0, 12), "HTTP/1.1 401");
+  EXPECT_EQ(RawHttp(port_, post + "Authorization: Bearer nope\r\n\r\n").substr(0, 12), "HTTP/1.1 401");
+  std::string ok = RawHttp(port_, post + "Authorization: Bearer t/k n\r\n\r\n");
+  ASSERT_EQ(ok.substr(0, 12), "HTTP/1.1 204") << ok;
+  EXPECT_NE(ok.find("Set-Cookie: openclaw_auth=t%2Fk%20n; HttpOnly; SameSite=Strict; Path=/"), std::string::npos) << ok;
+  // The cookie it set is accepted as a credential.
+  std::string with_cookie = RawHttp(port_, "GET /private HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: openclaw_auth=t%2Fk%20n\r\n"
+                                           "Connection: close\r\n\r\n");
+  EXPECT_EQ(with_cookie.substr(0, 12), "HTTP/1.1 200");
+  std::string cleared = RawHttp(port_, "DELETE /auth/cookie HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(cleared.substr(0, 12), "HTTP/1.1 204");
+  EXPECT_NE(cleared.find("openclaw_auth=; Max-Age=0"), std::string::npos);
+}
+
 TEST_F(ControlServerTest, AcknowledgeSendsAnInterimResponseWithTheSameId) {
   StartServer();
   OnLoop([&] {

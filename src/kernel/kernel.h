@@ -141,6 +141,9 @@ class Kernel : public ipc::Dispatcher, public supervisor::Observer, public Pipel
   // After a config change: recompute every session's grants and withdraw what is no longer granted.
   void ReapplyGrants();
   void ExposeAppMethod(const std::string& app_id, const std::string& method);
+  // A method of an installed app whose process is gone keeps answering CONNECTION_CLOSED (not
+  // METHOD_NOT_FOUND) until the app registers it again.
+  void StubAppMethod(const std::string& app_id, const std::string& method);
   void ForgetCapability(AppSession& s, const std::string& capability_id);
   void NotifyConfigWatchers();
   // message pipeline methods (kernel_pipeline.cpp)
@@ -188,6 +191,7 @@ class Kernel : public ipc::Dispatcher, public supervisor::Observer, public Pipel
   bool gateway_start_fired_ = false;
   std::unique_ptr<asio::steady_timer> gateway_start_timer_;
   std::map<uint64_t, EventTap> event_taps_;
+  std::set<std::string> app_method_stubs_;  // control methods answered by StubAppMethod
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   uint64_t next_event_tap_ = 1;
   void MaybeFireGatewayStart(bool force = false);

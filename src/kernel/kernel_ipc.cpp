@@ -229,7 +229,8 @@ Result<json::value> Kernel::RegisterCapability(AppSession& s, const json::object
     return json::object{{"capabilityId", nullptr}, {"granted", false}, {"reason", reason}};
   };
   // The kernel's own control methods are never handed to an app.
-  if (type == "gateway_method" && !capabilities_.Owner(type, *name) && control_ && control_->HasMethod(*name))
+  if (type == "gateway_method" && !capabilities_.Owner(type, *name) && control_ && control_->HasMethod(*name) &&
+      !app_method_stubs_.count(*name))
     return refuse("method \"" + *name + "\" is served by the kernel");
   auto id = capabilities_.Register(s.app_id, s.grants, type, *name);
   if (!id.ok()) return refuse(id.error().message);
@@ -398,8 +399,17 @@ void Kernel::OnDisconnected(ipc::Connection& conn) {
 }
 
 // A control-plane method an app serves: calls reach it as gateway.invoke (SPEC §4.3).
+void Kernel::StubAppMethod(const std::string& app_id, const std::string& method) {
+  if (!control_) return;
+  app_method_stubs_.insert(method);
+  control_->AddMethod(method, [app_id](const gateway::ClientInfo&, json::value) -> asio::awaitable<Result<json::value>> {
+    co_return MakeError(ErrorCode::kConnectionClosed, app_id + " is not running (or no longer serves this method)");
+  });
+}
+
 void Kernel::ExposeAppMethod(const std::string& app_id, const std::string& method) {
   if (!control_) return;
+  app_method_stubs_.erase(method);
   control_->AddMethod(method, [this, app_id, method](const gateway::ClientInfo& client,
                                                      json::value params) -> asio::awaitable<Result<json::value>> {
     auto it = sessions_.find(app_id);
@@ -420,7 +430,15 @@ void Kernel::ForgetCapability(AppSession& s, const std::string& capability_id) {
   auto it = s.capabilities.find(capability_id);
   if (it == s.capabilities.end()) return;
   const auto& [type, name] = it->second;
-  if (type == "gateway_method" && control_) control_->RemoveMethod(name);
+  if (type == "gateway_method" && control_) {
+    const registry::Package* installed = s.external ? nullptr : FindPackage(s.app_id);
+    const auto& declared = installed ? installed->manifest.gateway_methods : std::vector<std::string>{};
+    if (std::find(declared.begin(), declared.end(), name) != declared.end()) {
+      StubAppMethod(s.app_id, name);
+    } else {
+      control_->RemoveMethod(name);
+    }
+  }
   if (type == "http_route") ForgetAppRoute(name);
   if (type == "tool") s.tools.erase(name);
   s.capabilities.erase(it);

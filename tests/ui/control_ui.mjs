@@ -3,6 +3,16 @@
 // kernel's state afterwards; these scripts drive the browser like a user and assert on the page.
 import {assert, connected, env, finish, go, login, openPage, run, shot, TOKEN, URL_BASE} from './lib.mjs';
 
+// Polls `check` (async) until it returns something truthy, for at most 5 s; that value or false.
+async function until(check, ms = 5000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value || Date.now() > deadline) return value || false;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 // A wrong token is refused and the login stays; the right one connects, survives a reload and
 // sets the auth cookie; logging out clears both.
 async function loginScenario(browser) {
@@ -23,10 +33,12 @@ async function loginScenario(browser) {
   await page.click('#login-submit');
   await connected(page);
   assert.ok(await page.locator('.sidebar').isVisible());
-  const cookie = (await context.cookies()).find((c) => c.name === 'openclaw_auth');
+  const cookie = await until(async () => (await context.cookies()).find((c) => c.name === 'openclaw_auth'));
   assert.ok(cookie, 'the auth cookie is set');
   assert.equal(decodeURIComponent(cookie.value), TOKEN);
   assert.equal(cookie.sameSite, 'Strict');
+  assert.equal(cookie.httpOnly, true, 'set by the gateway, out of reach of page scripts');
+  assert.ok(!(await page.evaluate(() => document.cookie)).includes('openclaw_auth'));
 
   await page.reload();
   await connected(page);  // no login form: the token was kept
@@ -35,7 +47,8 @@ async function loginScenario(browser) {
   await page.click('#logout');
   await page.locator('#login-secret').waitFor({state: 'visible'});
   assert.equal(await page.evaluate(() => localStorage.length), 0);
-  assert.ok(!(await context.cookies()).some((c) => c.name === 'openclaw_auth' && c.value), 'the cookie is cleared');
+  assert.ok(await until(async () => !(await context.cookies()).some((c) => c.name === 'openclaw_auth' && c.value)),
+            'the cookie is cleared');
   await page.reload();
   await page.locator('#login-secret').waitFor({state: 'visible'});  // logged out for good
   finish(page);

@@ -1,11 +1,12 @@
 // Gateway credentials in the browser (docs/CONTROL-UI.md "Authentication"). The token or password
-// is kept in localStorage (so a reload stays logged in) and mirrored into the cookie
-// `openclaw_auth`, which the gateway accepts as a bearer credential on HTTP: iframes (app tabs, the
-// canvas) and asset loads cannot send an Authorization header, but they do send this cookie.
+// is kept in localStorage (so a reload stays logged in; localStorage is per origin, port included)
+// and exchanged for the cookie `openclaw_auth`, which the gateway accepts as a bearer credential
+// on HTTP: iframes (app tabs, the canvas) and asset loads cannot send an Authorization header, but
+// they do send this cookie. The gateway sets it (POST /auth/cookie) so it is HttpOnly: cookies are
+// shared by every port of a host, and a page on another localhost port must not read it.
 // SameSite=Strict keeps other sites from riding on it.
 
 const STORAGE_KEY = 'openclaw.controlUi.auth';
-const COOKIE = 'openclaw_auth';
 
 // {kind: 'token'|'password', secret} or null.
 export function loadCredentials() {
@@ -25,7 +26,7 @@ export function saveCredentials(kind, secret) {
 
 export function clearCredentials() {
   try { localStorage.removeItem(STORAGE_KEY); } catch { /* nothing stored */ }
-  document.cookie = `${COOKIE}=; Max-Age=0; SameSite=Strict; path=/${secureFlag()}`;
+  fetch('/auth/cookie', {method: 'DELETE'}).catch(() => { /* gateway gone: the cookie ends with the session */ });
 }
 
 // Re-sets the cookie from stored credentials (it is a session cookie; localStorage outlives it).
@@ -40,10 +41,7 @@ export function connectAuth(creds) {
 }
 
 function setCookie(secret) {
-  // The gateway percent-decodes the cookie value, so any token survives the round trip.
-  document.cookie = `${COOKIE}=${encodeURIComponent(secret)}; SameSite=Strict; path=/${secureFlag()}`;
-}
-
-function secureFlag() {
-  return location.protocol === 'https:' ? '; Secure' : '';
+  // A wrong secret gets 401 and no cookie; the WebSocket login reports the error.
+  fetch('/auth/cookie', {method: 'POST', headers: {Authorization: `Bearer ${secret}`}})
+    .catch(() => { /* offline: the next refreshCookie sets it */ });
 }
