@@ -276,6 +276,13 @@ class RateLimitTest(KernelTest):
 
 
 class SlowClientTest(PipelineTest):
+    def config(self, **extra):
+        cfg = super().config(**extra)
+        # Tens of thousands of deltas per model call: under the sanitizers a call takes longer than
+        # the suite's usual 3 s model timeout, and a retried call would answer something else.
+        cfg["models"]["requestTimeoutMs"] = 120000
+        return cfg
+
     FLOOD_RUNS = 10
     REPLY_CHARS = 400_000
     CHUNK = 20  # 20 000 `agent` delta events of ~200 bytes per run: ~40 MB of frames in all
@@ -315,7 +322,11 @@ class SlowClientTest(PipelineTest):
         if os.environ.get("OC_HARDENING_VERBOSE"):
             print(f"\nstalled client: {received} events received of {total_events}; kernel RSS baseline "
                   f"{baseline / 1024:.1f} MiB, peak growth {growth_mib:.1f} MiB")
-        self.assertLess(growth_mib, 16, f"kernel RSS grew {growth_mib:.1f} MiB (baseline {baseline} KiB)")
+        # Under AddressSanitizer (scripts/test.sh sets ASAN_OPTIONS for that suite) freed memory sits
+        # in ASan's quarantine (256 MB by default), so RSS says nothing about the queue there; the
+        # default build's run of this test checks the bound.
+        if not os.environ.get("ASAN_OPTIONS"):
+            self.assertLess(growth_mib, 16, f"kernel RSS grew {growth_mib:.1f} MiB (baseline {baseline} KiB)")
         self.assertEqual(http_request(k.port, "GET", "/health")[0], 200)
 
     def flood(self, k, runs, tag):
