@@ -24,6 +24,8 @@
 #include <map>
 #include <optional>
 
+#include "common/text.h"
+
 namespace oc::agent {
 namespace {
 
@@ -207,9 +209,7 @@ asio::awaitable<Exchanged> Exchange(Stream& stream, Connection& conn, const http
   }
   out.response.status = static_cast<int>(parser.get().result_int());
   for (const auto& field : parser.get()) {
-    std::string name(field.name_string());
-    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    out.response.headers.emplace_back(std::move(name), std::string(field.value()));
+    out.response.headers.emplace_back(AsciiLower(field.name_string()), std::string(field.value()));
   }
   co_await ReadBody(stream, conn, parser, sink, t, out);
   out.keep_alive = !out.error && parser.is_done() && parser.get().keep_alive();

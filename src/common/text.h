@@ -1,6 +1,7 @@
 // Small text helpers shared by parsers that must not pull in anything heavy (they are fuzzed).
 #pragma once
 
+#include <string>
 #include <string_view>
 
 namespace oc {
@@ -11,6 +12,14 @@ inline std::string_view TrimAsciiSpace(std::string_view s) {
   if (first == std::string_view::npos) return {};
   size_t last = s.find_last_not_of(" \t\r\n");
   return s.substr(first, last - first + 1);
+}
+
+// `s` with A-Z turned into a-z (header names, schemes, extensions: ASCII by definition).
+inline std::string AsciiLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
 }
 
 }  // namespace oc

@@ -4,6 +4,7 @@
 #include "gateway/control_server.h"
 
 #include "common/secure_compare.h"
+#include "common/http_text.h"
 #include "common/text.h"
 
 #include <boost/asio/co_spawn.hpp>
@@ -505,9 +506,7 @@ HttpRequest ToHttpRequest(const BeastRequest& req, const std::string& remote, bo
   r.path = std::string(target.substr(0, q));
   if (q != std::string_view::npos) r.query = std::string(target.substr(q + 1));
   for (const auto& field : req) {
-    std::string name(ToStd(field.name_string()));
-    for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    r.headers.emplace_back(std::move(name), std::string(ToStd(field.value())));
+    r.headers.emplace_back(AsciiLower(ToStd(field.name_string())), std::string(ToStd(field.value())));
   }
   r.body = req.body();
   r.remote = remote;
@@ -544,42 +543,6 @@ std::string_view RemoteIp(std::string_view remote) {
   return colon == std::string_view::npos ? remote : remote.substr(0, colon);
 }
 
-int FromHex(char ch) {
-  if (ch >= '0' && ch <= '9') return ch - '0';
-  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-  return -1;
-}
-
-std::string PercentDecode(std::string_view in) {
-  std::string out;
-  out.reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '%' && i + 2 < in.size() && FromHex(in[i + 1]) >= 0 && FromHex(in[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(FromHex(in[i + 1]) * 16 + FromHex(in[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(in[i]);
-    }
-  }
-  return out;
-}
-
-std::string PercentEncode(std::string_view in) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char ch : in) {
-    if (std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~') {
-      out.push_back(static_cast<char>(ch));
-    } else {
-      out += '%';
-      out += kHex[ch >> 4];
-      out += kHex[ch & 15];
-    }
-  }
-  return out;
-}
-
 // Every value of cookie `name` in a Cookie header ("a=1; b=2"), percent-decoded. All of them:
 // another page on this host can plant a cookie of the same name that the browser sends first.
 std::vector<std::string> CookieValues(std::string_view header, std::string_view name) {
@@ -590,7 +553,9 @@ std::vector<std::string> CookieValues(std::string_view header, std::string_view 
     header.remove_prefix(semi == std::string_view::npos ? header.size() : semi + 1);
     while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
     const size_t eq = pair.find('=');
-    if (eq != std::string_view::npos && pair.substr(0, eq) == name) values.push_back(PercentDecode(pair.substr(eq + 1)));
+    if (eq == std::string_view::npos || pair.substr(0, eq) != name) continue;
+    const std::string_view raw = pair.substr(eq + 1);
+    values.push_back(oc::http::PercentDecode(raw).value_or(std::string(raw)));
   }
   return values;
 }
@@ -682,6 +647,7 @@ asio::awaitable<bool> ControlServer::Impl::ServeHttp(std::shared_ptr<Connection>
   std::vector<std::pair<std::string, std::string>> cors;
   if (origin_allowed) cors = {{"Access-Control-Allow-Origin", origin}, {"Vary", "Origin"}};
   const Route* route = nullptr;
+  const bool authorized = HttpAuthorized(req);  // checked once: the access rule and the handler both need it
 
   if (int64_t wait_ms = RateLimitWait(c->info.remote); wait_ms > 0) {
     early = JsonError(http::status::too_many_requests, ErrorCode::kForbidden, "rate limit exceeded; retry later",
@@ -705,7 +671,7 @@ asio::awaitable<bool> ControlServer::Impl::ServeHttp(std::shared_ptr<Connection>
                                       "/ws expects a WebSocket upgrade", version, keep_alive)
                           : JsonError(http::status::not_found, ErrorCode::kNotFound, "no route for " + path, version,
                                       keep_alive);
-  } else if (route->access == HttpAccess::kAuthenticated && !HttpAuthorized(req)) {
+  } else if (route->access == HttpAccess::kAuthenticated && !authorized) {
     early = JsonError(http::status::unauthorized, ErrorCode::kUnauthorized,
                       "missing or invalid Authorization: Bearer credentials", version, keep_alive);
     early->set(http::field::www_authenticate, "Bearer");
@@ -718,7 +684,7 @@ asio::awaitable<bool> ControlServer::Impl::ServeHttp(std::shared_ptr<Connection>
     co_return !ec && early->keep_alive();
   }
 
-  const HttpRequest request = ToHttpRequest(req, c->info.remote, HttpAuthorized(req));
+  const HttpRequest request = ToHttpRequest(req, c->info.remote, authorized);
   const HttpHandler handler = route->handler;  // a copy: the route may be removed meanwhile
   ChunkedResponder responder(stream, settings_.stream_write_timeout, cors);
   HttpResponse answer;
@@ -755,17 +721,13 @@ HttpResponse ControlServer::Impl::AuthCookie(const HttpRequest& request) const {
     return refused;
   }
   if (!AuthConfigured()) return answer;
-  std::string_view header = request.Header("authorization");
-  constexpr std::string_view kBearer = "bearer ";
-  std::string_view credential;
-  if (header.size() > kBearer.size() && beast::iequals(header.substr(0, kBearer.size()), kBearer))
-    credential = TrimAsciiSpace(header.substr(kBearer.size()));
+  const std::string_view credential = oc::http::BearerCredential(request.Header("authorization"));
   if (credential.empty() || !CredentialMatches(credential)) {
     HttpResponse refused = HttpResponse::Error(401, ErrorCode::kUnauthorized, "missing or invalid Authorization: Bearer credentials");
     refused.headers.emplace_back("WWW-Authenticate", "Bearer");
     return refused;
   }
-  answer.headers.emplace_back("Set-Cookie", std::string(kAuthCookie) + "=" + PercentEncode(credential) +
+  answer.headers.emplace_back("Set-Cookie", std::string(kAuthCookie) + "=" + oc::http::PercentEncode(credential) +
                                                 "; HttpOnly; SameSite=Strict; Path=/");
   return answer;
 }
@@ -779,14 +741,8 @@ bool ControlServer::Impl::CredentialMatches(std::string_view credential) const {
 
 bool ControlServer::Impl::HttpAuthorized(const BeastRequest& req) const {
   if (!AuthConfigured()) return true;
-  std::string_view header = ToStd(req[http::field::authorization]);
-  constexpr std::string_view kBearer = "bearer ";
-  if (header.size() > kBearer.size() && beast::iequals(header.substr(0, kBearer.size()), kBearer)) {
-    std::string_view credential = header.substr(kBearer.size());
-    while (!credential.empty() && credential.front() == ' ') credential.remove_prefix(1);
-    while (!credential.empty() && credential.back() == ' ') credential.remove_suffix(1);
-    if (CredentialMatches(credential)) return true;
-  }
+  const std::string_view bearer = oc::http::BearerCredential(ToStd(req[http::field::authorization]));
+  if (!bearer.empty() && CredentialMatches(bearer)) return true;
   for (auto it = req.find(http::field::cookie); it != req.end() && it->name() == http::field::cookie; ++it) {
     for (const std::string& cookie : CookieValues(ToStd(it->value()), kAuthCookie))
       if (CredentialMatches(cookie)) return true;

@@ -3,19 +3,13 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <map>
 
 #include "common/base64.h"
+#include "common/http_text.h"
+#include "common/text.h"
 
 namespace oc::kernel::apphttp {
 namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 bool IsDotSegment(std::string_view segment) { return segment == "." || segment == ".."; }
 
@@ -52,12 +46,6 @@ bool IsSafeHeaderValue(std::string_view value) {
   return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
 }
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 // Whether the gateway, not the app, decides this response header.
 bool IsDroppedResponseHeader(std::string_view lower_name) {
   return IsHopByHop(lower_name) || lower_name == "content-length" || lower_name == "set-cookie" ||
@@ -83,43 +71,9 @@ std::optional<std::string> BestRoute(const std::vector<std::string>& routes, std
   return best;
 }
 
-std::optional<std::string> PercentDecode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '%') {
-      out += text[i];
-      continue;
-    }
-    if (i + 2 >= text.size()) return std::nullopt;
-    int hi = HexValue(text[i + 1]), lo = HexValue(text[i + 2]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    char c = static_cast<char>(hi * 16 + lo);
-    if (c == '\0') return std::nullopt;
-    out += c;
-    i += 2;
-  }
-  return out;
-}
-
-std::string PercentEncodePath(std::string_view path) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : path) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '/') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 bool IsUnsafePath(std::string_view raw_path) {
   if (HasDotSegment(raw_path)) return true;
-  auto decoded = PercentDecode(raw_path);
+  auto decoded = http::PercentDecode(raw_path);
   return !decoded || HasDotSegment(*decoded);
 }
 
@@ -132,7 +86,7 @@ json::object HttpRequestParams(const gateway::HttpRequest& request, std::string_
                                std::string_view mount) {
   json::object headers;
   for (const auto& [name, value] : request.headers) {
-    std::string lower = Lower(name);
+    std::string lower = AsciiLower(name);
     if (IsWithheldRequestHeader(lower)) continue;
     if (auto* existing = headers.if_contains(lower)) {
       std::string joined(existing->as_string());
@@ -168,7 +122,7 @@ Result<gateway::HttpResponse> ResponseFromApp(const json::value& answer, size_t 
   if (const json::value* headers = o->if_contains("headers"); headers && !headers->is_null()) {
     if (!headers->is_object()) return Malformed("headers must be an object");
     for (const auto& [name, value] : headers->as_object()) {
-      std::string lower = Lower(name);
+      std::string lower = AsciiLower(name);
       if (!IsToken(lower)) return Malformed("header name \"" + std::string(name) + "\" is not a token");
       std::vector<std::string> values;
       if (value.is_string()) {
@@ -209,27 +163,8 @@ Result<gateway::HttpResponse> ResponseFromApp(const json::value& answer, size_t 
 }
 
 std::string_view ContentTypeFor(std::string_view filename) {
-  static const std::map<std::string, std::string_view, std::less<>> kTypes = {
-      {"html", "text/html; charset=utf-8"},  {"htm", "text/html; charset=utf-8"},
-      {"css", "text/css; charset=utf-8"},    {"js", "text/javascript; charset=utf-8"},
-      {"mjs", "text/javascript; charset=utf-8"}, {"json", "application/json"},
-      {"txt", "text/plain; charset=utf-8"},  {"md", "text/markdown; charset=utf-8"},
-      {"csv", "text/csv; charset=utf-8"},    {"xml", "application/xml"},
-      {"svg", "image/svg+xml"},              {"png", "image/png"},
-      {"jpg", "image/jpeg"},                 {"jpeg", "image/jpeg"},
-      {"gif", "image/gif"},                  {"webp", "image/webp"},
-      {"ico", "image/x-icon"},               {"avif", "image/avif"},
-      {"woff", "font/woff"},                 {"woff2", "font/woff2"},
-      {"wasm", "application/wasm"},          {"pdf", "application/pdf"},
-      {"mp3", "audio/mpeg"},                 {"wav", "audio/wav"},
-      {"mp4", "video/mp4"},                  {"webm", "video/webm"},
-  };
-  size_t slash = filename.find_last_of('/');
-  std::string_view base = slash == std::string_view::npos ? filename : filename.substr(slash + 1);
-  size_t dot = base.find_last_of('.');
-  if (dot == std::string_view::npos || dot == 0) return "application/octet-stream";
-  auto it = kTypes.find(Lower(base.substr(dot + 1)));
-  return it == kTypes.end() ? std::string_view("application/octet-stream") : it->second;
+  std::string_view type = http::ContentTypeFor(filename);
+  return type.empty() ? std::string_view("application/octet-stream") : type;
 }
 
 }  // namespace oc::kernel::apphttp

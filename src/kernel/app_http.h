@@ -23,10 +23,6 @@ bool RouteMatches(std::string_view route, std::string_view app_path);
 // The longest route in `routes` that matches `app_path`; nullopt when none does.
 std::optional<std::string> BestRoute(const std::vector<std::string>& routes, std::string_view app_path);
 
-// "%41b" → "Ab". nullopt for a malformed escape ("%4", "%zz") or an escaped NUL.
-std::optional<std::string> PercentDecode(std::string_view text);
-// Escapes every byte of a relative path except unreserved characters and "/" (for URLs we build).
-std::string PercentEncodePath(std::string_view path);
 // True when `raw_path` has a segment that is "." or ".." as sent or once percent-decoded (also
 // with "\" as a separator), or a malformed escape: such paths are refused (400) before any route
 // or file lookup, so "/public/..%2Fadmin" can never reach what "/public/" does not cover.

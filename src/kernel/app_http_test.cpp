@@ -56,9 +56,6 @@ TEST(AppRoutes, DotSegmentsAreUnsafeAsSentOrDecoded) {
   EXPECT_TRUE(IsUnsafePath("/a/..\\b"));
   EXPECT_TRUE(IsUnsafePath("/a%zz"));    // malformed escape
   EXPECT_TRUE(IsUnsafePath("/a%00b"));   // escaped NUL
-  EXPECT_EQ(PercentDecode("/a%20b%2Fc"), "/a b/c");
-  EXPECT_FALSE(PercentDecode("%4"));
-  EXPECT_EQ(PercentEncodePath("charts/a b?.html"), "charts/a%20b%3F.html");
 }
 
 TEST(AppRoutes, RequestParamsCarryTheWireShapeWithoutCredentials) {

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "agent/runtime_config.h"
+#include "common/http_text.h"
 #include "kernel/app_http.h"
 #include "kernel/kernel.h"
 #include "tools/workspace_path.h"
@@ -87,7 +88,7 @@ HttpResponse ReadCanvasFile(const fs::path& workspace, const std::string& rel, c
 
 std::string CanvasBase(const std::string& agent_id) {
   return agent_id == "default" ? std::string(kCanvasMount)
-                               : std::string(kCanvasMount) + apphttp::PercentEncodePath(agent_id) + "/";
+                               : std::string(kCanvasMount) + http::PercentEncodePath(agent_id) + "/";
 }
 
 }  // namespace
@@ -163,7 +164,7 @@ asio::awaitable<HttpResponse> Kernel::ServeAppRoute(const HttpRequest& request) 
   if (app_path.empty()) co_return Redirect(mount, request.query);
   const std::string app_id = pkg->manifest.id;
   // Matched on the decoded path, as the app will route it: "/%61dmin" must not pass as "/".
-  auto route = apphttp::BestRoute(pkg->manifest.http_routes, apphttp::PercentDecode(app_path).value_or(app_path));
+  auto route = apphttp::BestRoute(pkg->manifest.http_routes, http::PercentDecode(app_path).value_or(app_path));
   if (!route) co_return HttpResponse::Error(404, ErrorCode::kNotFound, app_id + " declares no route for " + app_path);
 
   auto session = sessions_.find(app_id);
@@ -211,7 +212,7 @@ asio::awaitable<HttpResponse> Kernel::ServeCanvas(const HttpRequest& request) {
   if (request.path.size() < kCanvasMount.size()) co_return Redirect(std::string(kCanvasMount), request.query);
   if (apphttp::IsUnsafePath(request.path))
     co_return HttpResponse::Error(400, ErrorCode::kInvalidRequest, "\".\" and \"..\" are not allowed in paths");
-  std::string rel = *apphttp::PercentDecode(std::string_view(request.path).substr(kCanvasMount.size()));
+  std::string rel = *http::PercentDecode(std::string_view(request.path).substr(kCanvasMount.size()));
   std::string agent_id = "default";
   std::string first = rel.substr(0, rel.find('/'));
   if (!first.empty() && agent::AgentExists(config_.root(), first)) {

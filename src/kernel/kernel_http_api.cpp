@@ -17,6 +17,7 @@
 
 #include "common/secure_compare.h"
 #include "common/text.h"
+#include "common/http_text.h"
 #include "kernel/kernel.h"
 #include "kernel/openai_compat.h"
 
@@ -256,7 +257,7 @@ std::optional<HttpResponse> HttpApi::HookGate(const HttpRequest& request) const 
     return r;
   }
   const std::string_view header_token = TrimAsciiSpace(request.Header("x-openclaw-token"));
-  const std::string_view bearer = openai::BearerToken(request.Header("authorization"));
+  const std::string_view bearer = http::BearerCredential(request.Header("authorization"));
   if (header_token.empty() && bearer.empty())
     return HookAnswer(401, "missing webhook token: send Authorization: Bearer <token> or X-OpenClaw-Token");
   // Both are compared (no short cut) so the time taken does not tell which one matched. The token

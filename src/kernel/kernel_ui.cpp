@@ -11,9 +11,11 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <unordered_map>
 
+#include "common/http_text.h"
 #include "kernel/kernel.h"
 
 namespace oc::kernel {
@@ -42,16 +44,13 @@ struct UiBundle {
   std::unordered_map<std::string, UiFile> files;  // "index.html", "pages/chat.js", ...
 };
 
-// Only these types are served; anything else in the directory (CMakeLists.txt, notes) is not.
+// Only the kinds of file the UI is made of are served; anything else in the directory
+// (CMakeLists.txt, notes) is not.
 std::string_view ContentTypeFor(const fs::path& file) {
-  static const std::unordered_map<std::string, std::string_view> kTypes = {
-      {".html", "text/html; charset=utf-8"},   {".js", "text/javascript; charset=utf-8"},
-      {".mjs", "text/javascript; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
-      {".svg", "image/svg+xml"},               {".png", "image/png"},
-      {".ico", "image/x-icon"},                {".json", "application/json"},
-      {".woff2", "font/woff2"}};
-  auto it = kTypes.find(file.extension().string());
-  return it == kTypes.end() ? std::string_view() : it->second;
+  static const std::set<std::string, std::less<>> kServed = {".html", ".js", ".mjs", ".css", ".svg",
+                                                             ".png", ".ico", ".json", ".woff2"};
+  return kServed.count(file.extension().string()) ? http::ContentTypeFor(file.filename().string())
+                                                  : std::string_view();
 }
 
 // A strong validator: FNV-1a over the content (files change only when the kernel restarts).

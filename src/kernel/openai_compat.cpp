@@ -324,15 +324,6 @@ json::value ModelsJson(const std::vector<std::string>& agent_ids, int64_t create
   return json::object{{"object", "list"}, {"data", std::move(data)}};
 }
 
-std::string_view BearerToken(std::string_view authorization) {
-  constexpr std::string_view kScheme = "bearer ";
-  authorization = TrimAsciiSpace(authorization);
-  if (authorization.size() <= kScheme.size()) return {};
-  for (size_t i = 0; i < kScheme.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(authorization[i])) != kScheme[i]) return {};
-  return TrimAsciiSpace(authorization.substr(kScheme.size()));
-}
-
 Result<HookAgentRequest> ParseHookAgent(std::string_view body) {
   auto parsed = ParseObject(body);
   if (!parsed.ok()) return parsed.error();

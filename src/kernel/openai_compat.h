@@ -122,9 +122,6 @@ json::value ModelsJson(const std::vector<std::string>& agent_ids, int64_t create
 
 // ---- webhooks (/hooks/agent, /hooks/wake) ---------------------------------------------------
 
-// The credential of "Bearer <token>" (scheme case-insensitive, spaces trimmed); "" otherwise.
-std::string_view BearerToken(std::string_view authorization);
-
 struct HookAgentRequest {
   std::string message;
   std::string agent_id;     // "" = gateway.webhooks.agentId

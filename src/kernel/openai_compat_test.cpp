@@ -264,14 +264,6 @@ TEST(Models, ListsOpenclawThenEveryAgent) {
                 {"id":"openclaw:coder","object":"model","created":5,"owned_by":"openclaw"}]})"));
 }
 
-TEST(Webhooks, BearerToken) {
-  EXPECT_EQ(BearerToken("Bearer abc"), "abc");
-  EXPECT_EQ(BearerToken("bearer   abc  "), "abc");
-  EXPECT_EQ(BearerToken("Basic abc"), "");
-  EXPECT_EQ(BearerToken("Bearer "), "");
-  EXPECT_EQ(BearerToken(""), "");
-}
-
 TEST(Webhooks, HookAgentDefaultsAndParams) {
   auto r = ParseHookAgent(R"({"message":"build failed"})");
   ASSERT_TRUE(r.ok());

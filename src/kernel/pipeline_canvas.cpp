@@ -12,6 +12,7 @@
 
 #include <cerrno>
 
+#include "common/http_text.h"
 #include "kernel/app_http.h"
 #include "kernel/pipeline.h"
 #include "kernel/pipeline_params.h"
@@ -142,10 +143,10 @@ asio::awaitable<agent::ToolOutcome> Pipeline::CanvasTool(json::value input, agen
   if (!change.error.empty()) co_return agent::ToolOutcome{"error: " + change.error, true};
 
   const std::string& agent_id = context.agent_id;
-  std::string base = agent_id == "default" ? "/canvas/" : "/canvas/" + apphttp::PercentEncodePath(agent_id) + "/";
+  std::string base = agent_id == "default" ? "/canvas/" : "/canvas/" + http::PercentEncodePath(agent_id) + "/";
   int64_t version = ++canvas_versions_[agent_id];
   json::object event{{"agentId", agent_id}, {"version", version}, {"action", action},
-                     {"url", base + apphttp::PercentEncodePath(change.shown)}};
+                     {"url", base + http::PercentEncodePath(change.shown)}};
   if (!title.empty() && action != "clear") event["title"] = title;
   json::object answer{{"ok", true}, {"action", action}, {"url", event.at("url")}, {"version", version}};
   spdlog::info("agent {}: canvas {} (version {})", agent_id, action, version);

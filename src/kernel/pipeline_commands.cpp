@@ -8,6 +8,7 @@
 
 #include "agent/compaction.h"
 #include "agent/model_catalog.h"
+#include "common/text.h"
 #include "kernel/pipeline.h"
 
 namespace oc::kernel {
@@ -43,8 +44,7 @@ std::optional<Pipeline::ChatCommand> Pipeline::ParseChatCommand(std::string_view
   if (t.size() < 2 || t.front() != '/') return std::nullopt;
   size_t end = 1;
   while (end < t.size() && !std::isspace(static_cast<unsigned char>(t[end]))) ++end;
-  std::string name(t.substr(1, end - 1));
-  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string name = AsciiLower(t.substr(1, end - 1));
   // "/status@MyBot" is how Telegram addresses a command to one bot in a group.
   if (auto at = name.find('@'); at != std::string::npos) name.resize(at);
   static constexpr std::string_view kNames[] = {"new", "reset", "status", "compact", "model", "help"};

@@ -8,6 +8,7 @@
 #include <boost/url/url.hpp>
 #include <optional>
 
+#include "common/text.h"
 #include "tools/html_text.h"
 
 namespace oc::tools::internal {
@@ -48,11 +49,6 @@ bool IsBlockedV4(const asio::ip::address_v4& v4) {
 
 std::string ShownUrl(const urls::url_view_base& u) { return std::string(u.buffer()); }
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 struct ContentType {
   std::string mime;     // lower-case, no parameters
   std::string charset;  // lower-case
@@ -60,7 +56,7 @@ struct ContentType {
 
 ContentType ParseContentType(std::string_view header) {
   ContentType ct;
-  std::string h = Lower(std::string(header));
+  std::string h = AsciiLower(header);
   size_t semi = h.find(';');
   ct.mime = h.substr(0, semi);
   while (!ct.mime.empty() && ct.mime.back() == ' ') ct.mime.pop_back();
@@ -76,7 +72,7 @@ ContentType ParseContentType(std::string_view header) {
 enum class BodyKind { kHtml, kText, kBinary };
 
 bool LooksLikeHtml(std::string_view body) {
-  std::string head = Lower(std::string(body.substr(0, 1024)));
+  std::string head = AsciiLower(body.substr(0, 1024));
   size_t start = head.find_first_not_of(" \t\r\n\xEF\xBB\xBF");
   if (start == std::string::npos) return false;
   std::string_view h(head.data() + start, head.size() - start);
@@ -110,7 +106,7 @@ agent::ToolOutcome Failure(std::string message) { return agent::ToolOutcome{"web
 
 // Checks scheme and host of `u`; returns an error message, or nullopt when it may be fetched.
 std::optional<std::string> CheckUrlShape(const urls::url_view_base& u) {
-  std::string scheme = Lower(std::string(u.scheme()));
+  std::string scheme = AsciiLower(u.scheme());
   if (scheme != "http" && scheme != "https")
     return "only http and https URLs can be fetched, not " + (scheme.empty() ? std::string("this") : scheme);
   if (!u.has_authority() || u.encoded_host().empty()) return "the URL has no host";
@@ -122,7 +118,7 @@ std::optional<std::string> CheckUrlShape(const urls::url_view_base& u) {
 asio::awaitable<std::optional<std::string>> CheckHost(asio::any_io_executor loop, const urls::url_view_base& u,
                                                       const std::function<bool(const asio::ip::address&)>& blocked) {
   std::string host = u.host_address();
-  std::string service = u.has_port() ? std::string(u.port()) : Lower(std::string(u.scheme()));
+  std::string service = u.has_port() ? std::string(u.port()) : AsciiLower(u.scheme());
   boost::system::error_code ec;
   auto literal = asio::ip::make_address(host, ec);
   if (!ec) {

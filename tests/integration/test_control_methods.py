@@ -37,17 +37,22 @@ def lifecycle_over(run_id):
                       and f["payload"]["stream"] == "lifecycle" and f["payload"]["data"]["phase"] in ("end", "error"))
 
 
-def events_named(ws, name, seconds):
-    """The events called `name` that arrive within `seconds` (others are dropped)."""
+def events_named_any(ws, names, seconds):
+    """(arrival time, event) for the events whose name is in `names` that arrive within `seconds`
+    (others are dropped)."""
     out, deadline = [], time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
             e = ws.next_event(timeout=max(0.01, deadline - time.monotonic()))
         except (TimeoutError, OSError):
             break
-        if e["event"] == name:
+        if e["event"] in names:
             out.append((time.monotonic(), e))
     return out
+
+
+def events_named(ws, name, seconds):
+    return events_named_any(ws, (name,), seconds)
 
 
 class LineCollector:
@@ -299,18 +304,6 @@ class EventsTest(PipelineTest):
         for (_, a), (_, b) in zip(health, health[1:]):
             self.assertGreaterEqual(b["uptimeMs"] - a["uptimeMs"], 990)  # at most one per second
         self.assertEqual(set(health[-1][1]), set(k.control().call("health")))
-
-
-def events_named_any(ws, names, seconds):
-    out, deadline = [], time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            e = ws.next_event(timeout=max(0.01, deadline - time.monotonic()))
-        except (TimeoutError, OSError):
-            break
-        if e["event"] in names:
-            out.append((time.monotonic(), e))
-    return out
 
 
 class FollowLogsTest(PipelineTest):
