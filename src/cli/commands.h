@@ -37,6 +37,11 @@ struct Options {
   bool disabled = false;             // --disabled
   // approvals
   std::string reason;                // --reason
+  // memory
+  std::vector<std::string> query;    // memory search <query...>
+  int top_k = 0;                     // --top-k (0 = memory.search.topK)
+  double min_score = -1;             // --min-score (< 0 = memory.search.minScore)
+  bool force = false;                // memory index --force
   int exit_code = 0;
 };
 
@@ -78,5 +83,10 @@ int CmdCronRun(const Options& o);
 // commands_approvals.cpp
 int CmdApprovalsList(const Options& o);
 int CmdApprovalsResolve(const Options& o, bool approve);
+
+// commands_memory.cpp
+int CmdMemorySearch(const Options& o);
+int CmdMemoryIndex(const Options& o);
+int CmdMemoryStatus(const Options& o);
 
 }  // namespace oc::cli

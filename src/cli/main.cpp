@@ -139,6 +139,27 @@ void AddApprovalsCommands(CLI::App& app, Options& opt) {
   });
 }
 
+void AddMemoryCommands(CLI::App& app, Options& opt) {
+  auto* memory = app.add_subcommand("memory", "Long-term memory: hybrid search, indexing, status");
+  memory->require_subcommand(1);
+  auto* search = memory->add_subcommand("search", "Search the agent's memory (vector + text)");
+  search->add_option("query", opt.query, "What to look for")->required();
+  search->add_option("--agent", opt.agent, "Agent id (default: default)");
+  search->add_option("--top-k", opt.top_k, "At most N results (default: memory.search.topK)")->check(AtLeast(1));
+  search->add_option("--min-score", opt.min_score, "Drop results below this score (default: memory.search.minScore)")
+      ->check(CLI::Range(0.0, 1.0));
+  search->add_flag("--json", opt.json);
+  search->callback([&] { opt.exit_code = CmdMemorySearch(opt); });
+  auto* index = memory->add_subcommand("index", "Index the workspaces' memory files now and print the report");
+  index->add_option("--agent", opt.agent, "Only this agent's workspace (default: all)");
+  index->add_flag("--force", opt.force, "Re-chunk files even when unchanged");
+  index->add_flag("--json", opt.json);
+  index->callback([&] { opt.exit_code = CmdMemoryIndex(opt); });
+  auto* status = memory->add_subcommand("status", "Embedding model, counts per workspace, last index");
+  status->add_flag("--json", opt.json);
+  status->callback([&] { opt.exit_code = CmdMemoryStatus(opt); });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -210,6 +231,7 @@ int main(int argc, char** argv) {
   AddIdentitiesCommands(app, opt);
   AddCronCommands(app, opt);
   AddApprovalsCommands(app, opt);
+  AddMemoryCommands(app, opt);
 
   auto* klogs = app.add_subcommand("logs", "Show the kernel log");
   klogs->add_option("-n,--lines", opt.lines, "Lines to show");

@@ -276,14 +276,30 @@ json::value ChannelsSchema() {
 
 json::value MemorySchema() {
   return Section("Long-term memory (SPEC §9).", {
+      {"enabled", Bool("Long-term memory: indexing, the memory tools and memory.search (default true).", true)},
+      {"vecExtension", Str("Path of sqlite-vec's vec0.so (default $OPENCLAWOS_VEC0, else <install>/lib/vec0.so).")},
+      {"watch", Bool("Re-index workspace memory files when they change (inotify).", true)},
       {"embedding", Section("Embedding provider.", {
            {"provider", Enum("Embedder.", {"openai", "gemini", "ollama", "local"}, "local")},
-           {"model", Str("Embedding model.")}}, false)},
+           {"model", Str("Embedding model (default: the provider's).")},
+           {"baseUrl", Str("Endpoint base URL (default: the provider's).")},
+           {"apiKey", Secret("API key (openai, gemini; or a vault reference).")},
+           {"dimensions", Int("Vector size (local: default 384; openai/gemini: requested size).", 0, 8192)},
+           {"batchSize", Int("Texts per embedding request.", 1, 2048, 64)},
+           {"maxRetries", Int("Retries on 429, 5xx and timeouts.", 0, 20, 2)},
+           {"timeoutMs", Ms("Time one embedding request may take.", 1, 60000)}}, false)},
+      {"chunking", Section("How memory files are cut into chunks.", {
+           {"tokens", Int("Chunk size in tokens (about 4 characters each).", 32, 8192, 400)},
+           {"overlap", Int("Tokens repeated from the previous chunk.", 0, 4096, 80)}}, false)},
       {"search", Section("Hybrid search.", {
            {"vectorWeight", Number("Weight of vector similarity.", 0, 1, 0.7)},
            {"textWeight", Number("Weight of BM25.", 0, 1, 0.3)},
-           {"topK", Int("Results returned.", 1, 1000)},
-           {"minScore", Number("Results below this score are dropped.", 0, 1)}}, false)},
+           {"topK", Int("Results returned.", 1, 1000, 6)},
+           {"minScore", Number("Results below this score are dropped.", 0, 1, 0.15)},
+           {"candidates", Int("Candidates taken from each side before merging (default max(4*topK, 20)).", 1, 10000)},
+           {"mmr", Section("Maximal marginal relevance: diverse results.", {
+                {"enabled", Bool("Re-rank for diversity (default false).", false)},
+                {"lambda", Number("Relevance against diversity (1 = relevance only).", 0, 1, 0.7)}}, false)}}, false)},
   }, false);
 }
 

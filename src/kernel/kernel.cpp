@@ -88,6 +88,7 @@ Status Kernel::Start() {
   control_ = std::make_unique<gateway::ControlServer>(io_, ToControlSettings(config_.gateway()));
   RegisterControlMethods();
   RegisterChatMethods();
+  RegisterMemoryMethods();
   RegisterHttpApi();
   RegisterCanvas();
   RegisterControlUi();

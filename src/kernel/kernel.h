@@ -165,6 +165,8 @@ class Kernel : public ipc::Dispatcher, public supervisor::Observer, public Pipel
   void RegisterControlUi();
   // chat.* methods and the presence/health events (kernel_chat.cpp)
   void RegisterChatMethods();
+  // memory.search, memory.index, memory.status (kernel_memory.cpp)
+  void RegisterMemoryMethods();
 
   // control plane (kernel_control.cpp)
   void RegisterControlMethods();

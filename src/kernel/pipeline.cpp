@@ -61,6 +61,8 @@ Result<std::unique_ptr<Pipeline>> Pipeline::Open(asio::io_context& io, const con
   if (!router.ok()) return router.error();
   p->router_ = std::move(router).value();
   p->Reconfigure(config);
+  if (auto memory = p->OpenMemory(); !memory.ok()) return memory.error();
+  p->memory_started_ = true;
   p->RecoverRuns();
   return p;
 }
@@ -93,6 +95,9 @@ Pipeline::Pipeline(asio::io_context& io, config::Paths paths, hooks::HookBus& bu
 
 Pipeline::~Pipeline() {
   *alive_ = false;
+  if (memory_) memory_->Stop();
+  memory_.reset();
+  retired_memory_.clear();
   queue_.reset();
   heartbeats_.clear();
   cron_.reset();
@@ -111,6 +116,7 @@ void Pipeline::Reconfigure(const config::Config& config) {
   prompt_cache_.clear();
   PrepareWorkspaces();
   ConfigureCronAndHeartbeats();
+  if (memory_started_) ReconfigureMemory();
 }
 
 void Pipeline::RecoverRuns() {
@@ -142,6 +148,7 @@ void Pipeline::Stop() {
   cron_->Stop();
   heartbeats_.clear();
   approvals_.DenyAll("the gateway is shutting down");
+  if (memory_) memory_->Stop();
 }
 
 void Pipeline::RegisterAgent(const std::string& agent_id, std::shared_ptr<agent::Agent> agent) {
@@ -745,6 +752,7 @@ std::vector<agent::ToolSpec> Pipeline::ToolsFor(const std::string& agent_id) {
   std::vector<agent::ToolSpec> tools = KernelToolSpecs();
   const auto& builtin = tools::BuiltinTools::Specs();
   tools.insert(tools.end(), builtin.begin(), builtin.end());
+  if (MemoryToolsFor(agent_id)) tools.insert(tools.end(), MemoryToolSpecs().begin(), MemoryToolSpecs().end());
   std::set<std::string> names;
   for (const auto& t : tools) names.insert(t.name);
   for (auto& t : host_.AppTools())  // a package cannot shadow a built-in tool
@@ -772,6 +780,9 @@ asio::awaitable<agent::ToolOutcome> Pipeline::Invoke(std::string name, json::val
   bool kernel_tool = false;
   for (const auto& t : KernelToolSpecs()) kernel_tool = kernel_tool || t.name == name;
   if (kernel_tool) co_return co_await InvokeKernelTool(std::move(name), std::move(input), std::move(context));
+  bool memory_tool = false;
+  for (const auto& t : MemoryToolSpecs()) memory_tool = memory_tool || t.name == name;
+  if (memory_tool) co_return co_await InvokeMemoryTool(std::move(name), std::move(input), std::move(context));
   if (tools::BuiltinTools::Has(name)) {
     tools::BuiltinCall call = BuiltinCallFor(context);
     // The skills under <home>/skills are listed in the prompt with their paths: `read` may open

@@ -30,6 +30,7 @@
 #include "common/async.h"
 #include "config/config.h"
 #include "cron/cron_service.h"
+#include "memory/memory_service.h"
 #include "tools/approvals.h"
 #include "tools/builtin_tools.h"
 #include "hooks/hook_bus.h"
@@ -130,6 +131,12 @@ class Pipeline : public agent::ToolHost {
   asio::awaitable<agent::ToolOutcome> Invoke(std::string name, json::value input, agent::ToolContext context) override;
 
   store::Database& database() { return *db_; }
+
+  // --- pipeline_memory.cpp ---
+  // Long-term memory (SPEC §9); null when memory.enabled is false. The loop only.
+  memory::MemoryService* memory() { return memory_.get(); }
+  // A search hit as the control plane and the tools show it (`text`: the whole chunk too).
+  static json::object HitJson(const memory::SearchHit& hit, bool whole_text);
 
   // --- pipeline_canvas.cpp ---
   // The agent's workspace directory (agents.<id>.workspace, resolved): the canvas is served from
@@ -266,6 +273,19 @@ class Pipeline : public agent::ToolHost {
   };
   std::map<std::string, PromptCache> prompt_cache_;  // agent id → workspace parts
   static PromptCache LoadPromptParts(const std::filesystem::path& workspace, const std::filesystem::path& home_skills);
+  // --- pipeline_memory.cpp ---
+  static bool MemoryEnabledIn(const json::value& root);
+  static memory::MemorySettings MemorySettingsFrom(const json::value& root);
+  std::vector<std::filesystem::path> MemoryWorkspaces();
+  // Opens the memory service when memory.enabled (Open fails with its error: vec0.so missing...).
+  Status OpenMemory();
+  void ReconfigureMemory();
+  bool MemoryToolsFor(const std::string& agent_id);
+  static const std::vector<agent::ToolSpec>& MemoryToolSpecs();
+  asio::awaitable<agent::ToolOutcome> InvokeMemoryTool(std::string name, json::value input, agent::ToolContext context);
+  bool memory_started_ = false;  // Open() has opened memory; reloads may reconfigure it
+  std::unique_ptr<memory::MemoryService> memory_;  // after workers_ and http_, which it uses
+  std::vector<std::unique_ptr<memory::MemoryService>> retired_memory_;  // switched off by a reload
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -13,6 +13,7 @@
 
 namespace oc::kernel {
 using internal::IntOr;
+using internal::Prop;
 using internal::Str;
 namespace {
 
@@ -20,36 +21,23 @@ constexpr int64_t kPromptRefreshMs = 5000;  // workspace files and skills are re
 constexpr size_t kHistoryContentCap = 2000;
 constexpr int64_t kMaxSendDepth = 3;
 
-agent::ToolSpec Spec(std::string name, std::string description, json::object properties,
-                     std::vector<std::string_view> required = {}) {
-  json::array req;
-  for (auto r : required) req.emplace_back(r);
-  json::object schema{{"type", "object"}, {"properties", std::move(properties)}};
-  if (!req.empty()) schema["required"] = std::move(req);
-  return agent::ToolSpec{std::move(name), std::move(description), std::move(schema)};
-}
-
-json::object Prop(std::string_view type, std::string_view description) {
-  return json::object{{"type", type}, {"description", description}};
-}
-
 std::vector<agent::ToolSpec> BuildKernelToolSpecs() {
   std::vector<agent::ToolSpec> specs;
-  specs.push_back(Spec("sessions_list", "List conversations (sessions) of this assistant, most recent first.",
+  specs.push_back(internal::ToolSpecOf("sessions_list", "List conversations (sessions) of this assistant, most recent first.",
                        {{"limit", Prop("integer", "At most this many (default 20).")},
                         {"channel", Prop("string", "Only sessions on this channel.")},
                         {"includeEnded", Prop("boolean", "Also list ended (reset) sessions.")}}));
-  specs.push_back(Spec("sessions_history", "Read the latest messages of a session.",
+  specs.push_back(internal::ToolSpecOf("sessions_history", "Read the latest messages of a session.",
                        {{"sessionKey", Prop("string", "Session key from sessions_list.")},
                         {"limit", Prop("integer", "How many of the latest messages (default 20, at most 100).")}},
                        {"sessionKey"}));
-  specs.push_back(Spec("sessions_send",
+  specs.push_back(internal::ToolSpecOf("sessions_send",
                        "Send a message into another session; its agent answers there. Optionally wait for the answer.",
                        {{"sessionKey", Prop("string", "Target session key.")},
                         {"message", Prop("string", "The message.")},
                         {"waitSeconds", Prop("integer", "Wait up to this long for the answer (0-300, default 0).")}},
                        {"sessionKey", "message"}));
-  specs.push_back(Spec("message", "Send a message to a person or group on a channel (e.g. channel \"telegram\", to \"12345\").",
+  specs.push_back(internal::ToolSpecOf("message", "Send a message to a person or group on a channel (e.g. channel \"telegram\", to \"12345\").",
                        {{"channel", Prop("string", "Channel id.")},
                         {"to", Prop("string", "Conversation on that channel.")},
                         {"text", Prop("string", "The message.")}},
@@ -57,7 +45,7 @@ std::vector<agent::ToolSpec> BuildKernelToolSpecs() {
   json::object schedule{{"type", "object"},
                         {"description", "One of {cron: \"m h dom mon dow\", tz?}, {every: \"30m\"}, {at: ISO-8601}."}};
   json::object deliver{{"type", "object"}, {"description", "Send the answer to {channel, to}."}};
-  specs.push_back(Spec("cron", "Manage scheduled jobs: list, add, update, remove or run one now.",
+  specs.push_back(internal::ToolSpecOf("cron", "Manage scheduled jobs: list, add, update, remove or run one now.",
                        {{"action", json::object{{"type", "string"}, {"enum", json::array{"list", "add", "update", "remove", "run"}}}},
                         {"id", Prop("string", "Job id (update, remove, run).")},
                         {"name", Prop("string", "Job name (add).")},
@@ -67,7 +55,7 @@ std::vector<agent::ToolSpec> BuildKernelToolSpecs() {
                         {"deliver", std::move(deliver)},
                         {"enabled", Prop("boolean", "Enable or disable (update).")}},
                        {"action"}));
-  specs.push_back(Spec("canvas",
+  specs.push_back(internal::ToolSpecOf("canvas",
                        "Show a web page to the user on the canvas (the Control UI's canvas view). action \"present\": "
                        "html is a whole page, shown at once; \"show\": path names a file under canvas/ in your "
                        "workspace (with its CSS, scripts and images beside it); \"clear\": empty the canvas. "

@@ -117,6 +117,13 @@ std::optional<std::string> Row::OptText(int col) const {
   return Text(col);
 }
 
+std::string_view Row::BlobBytes(int col) const {
+  // sqlite3_column_blob before sqlite3_column_bytes, as for text.
+  const auto* data = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
+  if (!data) return {};
+  return std::string_view(data, static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
+}
+
 // ---- Statement ----
 
 class Database::Statement {
@@ -299,6 +306,9 @@ Status Database::Bind(sqlite3_stmt* stmt, std::initializer_list<Param> params) {
       // SQLITE_STATIC: the view outlives the call and bindings are cleared before it returns.
       rc = sqlite3_bind_text64(stmt, index, text.data() ? text.data() : "", text.size(), SQLITE_STATIC,
                                SQLITE_UTF8);
+    } else if (const auto* blob = std::get_if<Blob>(&param)) {
+      rc = sqlite3_bind_blob64(stmt, index, blob->bytes.data() ? blob->bytes.data() : "", blob->bytes.size(),
+                               SQLITE_STATIC);
     } else {
       rc = sqlite3_bind_null(stmt, index);
     }
@@ -422,6 +432,20 @@ Status Database::InTransaction(const std::function<Status()>& fn) {
 }
 
 // ---- Maintenance ----
+
+Status Database::LoadExtension(const std::filesystem::path& file) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec))
+    return MakeError(ErrorCode::kNotFound, "no such file: " + file.string());
+  sqlite3_db_config(db_, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 1, nullptr);
+  char* message = nullptr;
+  int rc = sqlite3_load_extension(db_, file.c_str(), nullptr, &message);
+  sqlite3_db_config(db_, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, nullptr);
+  if (rc == SQLITE_OK) return Status::Ok();
+  std::string why = message ? message : sqlite3_errstr(rc);
+  sqlite3_free(message);
+  return MakeError(ErrorCode::kInternalError, why);
+}
 
 Status Database::IntegrityCheck() {
   std::string problems;

@@ -46,8 +46,12 @@ struct DatabaseOptions {
   bool read_only = false;
 };
 
-// One bound parameter. std::string_view parameters must outlive the call they are passed to.
-using Param = std::variant<std::nullptr_t, int64_t, double, std::string_view>;
+// Bytes bound as a BLOB (a string_view parameter binds TEXT).
+struct Blob {
+  std::string_view bytes;
+};
+// One bound parameter. std::string_view and Blob parameters must outlive the call they are passed to.
+using Param = std::variant<std::nullptr_t, int64_t, double, std::string_view, Blob>;
 // Helpers for optional values: nullptr when empty.
 Param OptParam(const std::optional<int64_t>& v);
 Param OptParam(const std::optional<std::string>& v);
@@ -62,6 +66,8 @@ class Row {
   std::string Text(int col) const;  // "" for NULL
   std::optional<int64_t> OptInt(int col) const;
   std::optional<std::string> OptText(int col) const;
+  // The bytes of a BLOB (or TEXT) column, valid until the row changes; empty for NULL.
+  std::string_view BlobBytes(int col) const;
 
  private:
   sqlite3_stmt* stmt_;
@@ -118,6 +124,12 @@ class Database {
   Result<Transaction> Begin();
   // Runs `fn` inside a transaction: commits when it returns ok, rolls back otherwise.
   Status InTransaction(const std::function<Status()>& fn);
+
+  // Loads an SQLite loadable extension (e.g. sqlite-vec's vec0.so) into this connection only.
+  // Extension loading is enabled for the C API just for this call (never for SQL's load_extension()).
+  // Errors: kNotFound when the file does not exist, kInternalError with SQLite's message when it
+  // does not load (not an extension, wrong architecture, missing entry point).
+  Status LoadExtension(const std::filesystem::path& file);
 
   // Runs PRAGMA integrity_check; ok when the answer is "ok".
   Status IntegrityCheck();

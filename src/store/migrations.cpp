@@ -123,9 +123,74 @@ CREATE TABLE cron_jobs (
 CREATE INDEX cron_jobs_due ON cron_jobs(next_run_at) WHERE enabled = 1 AND next_run_at IS NOT NULL;
 )sql";
 
+// Long-term memory (SPEC §9). The vectors live in a sqlite-vec `vec0` table (memory_vec) that the
+// memory subsystem creates itself once the extension is loaded and the embedding dimension is
+// known; everything here is plain SQLite, so a database opened without vec0 still works.
+constexpr std::string_view kV3 = R"sql(
+CREATE TABLE memory_files (
+  id          INTEGER PRIMARY KEY,
+  workspace   TEXT NOT NULL,                -- absolute workspace directory
+  path        TEXT NOT NULL,                -- relative to the workspace, '/'-separated
+  source      TEXT NOT NULL,                -- memory (MEMORY.md, memory/**.md)
+  hash        TEXT NOT NULL,                -- SHA-256 (hex) of the file's content
+  size        INTEGER NOT NULL,
+  mtime_ms    INTEGER NOT NULL,
+  indexed_at  INTEGER NOT NULL,
+  UNIQUE (workspace, path)
+);
+
+CREATE TABLE memory_chunks (
+  id          INTEGER PRIMARY KEY,
+  file_id     INTEGER NOT NULL REFERENCES memory_files(id) ON DELETE CASCADE,
+  workspace   TEXT NOT NULL,
+  path        TEXT NOT NULL,
+  source      TEXT NOT NULL,
+  line_start  INTEGER NOT NULL,             -- 1-based, inclusive
+  line_end    INTEGER NOT NULL,
+  text        TEXT NOT NULL,
+  hash        TEXT NOT NULL,                -- SHA-256 (hex) of text: the embedding cache key
+  model       TEXT,                         -- embedding model of its row in memory_vec; NULL = none yet
+  created_at  INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL
+);
+CREATE INDEX memory_chunks_by_file ON memory_chunks(file_id);
+CREATE INDEX memory_chunks_unembedded ON memory_chunks(id) WHERE model IS NULL;
+CREATE INDEX memory_chunks_by_workspace ON memory_chunks(workspace, path);
+
+-- BM25 over the chunk text, kept in sync by triggers (external content: the text is stored once).
+CREATE VIRTUAL TABLE memory_fts USING fts5(text, content='memory_chunks', content_rowid='id',
+                                           tokenize='porter unicode61 remove_diacritics 2');
+CREATE TRIGGER memory_chunks_ai AFTER INSERT ON memory_chunks BEGIN
+  INSERT INTO memory_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER memory_chunks_ad AFTER DELETE ON memory_chunks BEGIN
+  INSERT INTO memory_fts(memory_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+CREATE TRIGGER memory_chunks_au AFTER UPDATE OF text ON memory_chunks BEGIN
+  INSERT INTO memory_fts(memory_fts, rowid, text) VALUES ('delete', old.id, old.text);
+  INSERT INTO memory_fts(rowid, text) VALUES (new.id, new.text);
+END;
+
+-- Every vector ever computed, by model and content hash: no text is embedded twice.
+CREATE TABLE memory_embedding_cache (
+  model       TEXT NOT NULL,
+  hash        TEXT NOT NULL,
+  dims        INTEGER NOT NULL,
+  vector      BLOB NOT NULL,                -- float32 little-endian, unit length
+  created_at  INTEGER NOT NULL,
+  PRIMARY KEY (model, hash)
+) WITHOUT ROWID;
+
+CREATE TABLE memory_meta (
+  key    TEXT PRIMARY KEY,                  -- vector_model, vector_dims, ...
+  value  TEXT NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "sessions, messages, runs, outbox", kV1},
     {2, "compaction, cron jobs", kV2},
+    {3, "long-term memory", kV3},
 };
 
 std::span<const Migration> g_test_migrations;  // empty: the real list
