@@ -2,7 +2,7 @@
 // one file into the store, appending memory_store entries and reading memory files for memory_get.
 //
 // Everything here is blocking (file I/O, SQLite through MemoryStore) and runs on the worker pool;
-// the functions taking a MemoryStore run on the service's writer strand. Errors are values.
+// the functions taking a MemoryStore run under the service's writer lock. Errors are values.
 #pragma once
 
 #include <chrono>

@@ -1,9 +1,9 @@
-// The memory service: workspace passes (scan on the writer strand, then embedding), the global
+// The memory service: workspace passes (scan under the writer lock, then embedding), the global
 // embedding drain, inotify watching with debounce, periodic rescans, search, memory_store and status.
 //
 // Where things run: every coroutine here runs on the kernel loop and only touches State there.
-// SQLite and file I/O hop to the worker pool — the writer MemoryStore on `writer_strand`, the
-// read-only one on `reader_strand` — through Hop(), whose lambdas capture the Stores (never
+// SQLite and file I/O hop to the worker pool — the writer MemoryStore under `writer_mutex`, the
+// read-only one under `reader_mutex` — through Hop(), whose lambdas capture the Stores (never
 // the State, whose timers and descriptor belong to the loop). Remote embedding is async HTTP on the
 // loop; the local embedder hops to the pool itself.
 #include "memory/memory_service.h"
@@ -14,7 +14,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <spdlog/spdlog.h>
@@ -325,7 +324,7 @@ void AddOutcome(IndexReport& report, const internal::FileOutcome& o) {
   report.chunks_removed += o.chunks_removed;
 }
 
-// Scans one workspace (one strand hop for the listing, one per file to read, one for removals).
+// Scans one workspace (one writer hop for the listing, one per file to read, one for removals).
 asio::awaitable<void> ScanWorkspace(StatePtr s, WorkspacePtr w, PassRun& run) {
   auto stores = s->stores;
   std::string key = w->key;
@@ -577,7 +576,8 @@ void MemoryService::SetWorkspaces(std::vector<fs::path> workspaces) {
   // The index of workspaces nobody lists any more is dropped. Posted before any pass below, so a
   // workspace listed again later is re-indexed after the drop, never before it.
   auto stores = s->stores;
-  asio::post(*s->writer_strand, [stores, keys]() {
+  asio::post(s->workers.get_executor(), [stores, keys]() {
+    std::lock_guard<std::mutex> hold(stores->writer_mutex);
     auto indexed = stores->writer->Workspaces();
     if (!indexed.ok()) {
       spdlog::warn("memory: listing indexed workspaces: {}", indexed.error().message);
@@ -689,7 +689,7 @@ asio::awaitable<Result<StoredMemory>> StoreIn(StatePtr s, fs::path workspace, st
   fs::path root = key;
   ChunkOptions chunking = s->settings.chunking;
   auto now = std::chrono::system_clock::now();
-  // Append and index the day file in one writer-strand job: a search right after finds the entry.
+  // Append and index the day file in one writer job: a search right after finds the entry.
   auto append = [stores, key, root, text, tags, chunking, now]() -> Result<Appended> {
     Appended out;
     OC_ASSIGN(out.stored, internal::AppendMemoryEntry(root, text, tags, now));
@@ -855,8 +855,6 @@ void MemoryService::Stop() {
   StatePtr s = state_;
   if (!s || s->stopped) return;
   s->stopped = true;
-  s->writer_strand.reset();  // before the pool goes (see ServiceState)
-  s->reader_strand.reset();
   s->watching = false;
   s->rescan_timer.cancel();
   for (const auto& w : s->workspaces) w->debounce.cancel();

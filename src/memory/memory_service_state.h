@@ -1,7 +1,7 @@
 // The memory service's shared state and the pieces its files share (internal: memory_service.cpp
 // runs passes, the embedding drain and the public API; workspace_watcher.cpp watches).
 //
-// Everything here lives on the kernel loop except Stores, whose members are used on their strands
+// Everything here lives on the kernel loop except Stores, whose members are used under their mutexes
 // of the worker pool only (lambdas hopping there capture the Stores, never the ServiceState).
 #pragma once
 
@@ -10,7 +10,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -21,6 +20,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <memory>
 #include <optional>
 #include <set>
@@ -36,13 +36,12 @@ namespace oc::memory::internal {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-using Strand = asio::strand<asio::thread_pool::executor_type>;
 using ProgressFn = std::function<void(const IndexProgress&)>;
 
 inline constexpr const char* kStopped = "the memory service is stopped";
 inline constexpr std::chrono::seconds kEmbedderPause{30};
 
-// Runs the blocking `fn` on `ex` (a strand or the pool) and resumes on the caller's executor with
+// Runs the blocking `fn` on `ex` (the pool) and resumes on the caller's executor with
 // its result. (Wrapped in optional: co_spawn's awaitable result must be default-constructible.)
 template <class Executor, class Fn>
 asio::awaitable<std::invoke_result_t<Fn&>> OnExecutor(Executor ex, Fn fn) {
@@ -77,11 +76,15 @@ class Signal {
   bool done_ = false;
 };
 
-// The stores, touched only on their strands (and destroyed by whoever lets go last).
+// The stores, each used by one thread at a time, under its mutex (and destroyed by whoever lets go last).
 struct Stores {
-  std::unique_ptr<MemoryStore> writer;  // writer strand
-  std::unique_ptr<MemoryStore> reader;  // reader strand
-  std::set<std::string> warned_large;   // writer strand: files above the limit already warned about
+  // Each store is used by one pool thread at a time: its job holds the mutex. (Mutexes rather than
+  // strands: a strand must not outlive its pool, and coroutine frames on the loop that awaited
+  // pool work can outlive the pipeline's pool; a plain pool executor has no such tie.)
+  std::mutex writer_mutex, reader_mutex;
+  std::unique_ptr<MemoryStore> writer;  // under writer_mutex
+  std::unique_ptr<MemoryStore> reader;  // under reader_mutex
+  std::set<std::string> warned_large;   // under writer_mutex: files above the limit already warned about
 };
 
 // One pass over a workspace; Index() callers await `done` and read `report`.
@@ -132,17 +135,13 @@ struct ServiceState {
         loop(l),
         workers(w),
         http(h),
-        writer_strand(asio::make_strand(w.get_executor())),
-        reader_strand(asio::make_strand(w.get_executor())),
         rescan_timer(l) {}
 
   MemorySettings settings;
   asio::any_io_executor loop;
   asio::thread_pool& workers;
   agent::HttpClient& http;
-  // Reset by Stop(): a strand must not outlive the pool it belongs to (its destructor locks the
-  // pool's strand service), and this state may outlive the pool (coroutines on the loop hold it).
-  std::optional<Strand> writer_strand, reader_strand;
+
   std::shared_ptr<Stores> stores = std::make_shared<Stores>();
   std::shared_ptr<Embedder> embedder;
   std::string active_model;  // the store's current model key when it is the embedder's, else ""
@@ -178,17 +177,20 @@ using WorkspacePtr = std::shared_ptr<Workspace>;
 // into a kStopped error.
 struct ServiceStopped {};
 
-// Where blocking work runs: the writer store's strand, the reader store's strand, or any worker.
+// Where blocking work runs: under the writer store's mutex, the reader store's, or no lock.
 enum class Lane { kWriter, kReader, kPool };
 
-// OnExecutor on the lane, unless the service is stopped.
+// `fn` on the worker pool, holding the lane's store mutex, unless the service is stopped.
 template <class Fn>
 asio::awaitable<std::invoke_result_t<Fn&>> Hop(const StatePtr& s, Lane lane, Fn fn) {
-  if (s->stopped || !s->writer_strand || !s->reader_strand) throw ServiceStopped{};
-  asio::any_io_executor ex = s->workers.get_executor();
-  if (lane == Lane::kWriter) ex = *s->writer_strand;
-  if (lane == Lane::kReader) ex = *s->reader_strand;
-  co_return co_await OnExecutor(std::move(ex), std::move(fn));
+  if (s->stopped) throw ServiceStopped{};
+  auto locked = [fn = std::move(fn), stores = s->stores, lane]() mutable {
+    std::unique_lock<std::mutex> hold;
+    if (lane == Lane::kWriter) hold = std::unique_lock<std::mutex>(stores->writer_mutex);
+    if (lane == Lane::kReader) hold = std::unique_lock<std::mutex>(stores->reader_mutex);
+    return fn();
+  };
+  co_return co_await OnExecutor(s->workers.get_executor(), std::move(locked));
 }
 
 // embedder.Embed(texts), unless the service is stopped.

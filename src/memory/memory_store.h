@@ -2,7 +2,7 @@
 //
 // A MemoryStore is one SQLite connection with the sqlite-vec extension loaded. It is synchronous:
 // the memory service calls it from the worker pool, one thread at a time per store (a writer
-// store on a strand, a read-only store for searches), never from the kernel loop.
+// store under a lock, a read-only store for searches), never from the kernel loop.
 //
 // Vectors: `memory_vec` is a vec0 table `(chunk_id INTEGER PRIMARY KEY, workspace TEXT partition
 // key, embedding float[D] distance_metric=cosine)`, created by UseModel() for the model's
