@@ -20,6 +20,8 @@
 
 #include "fuzz_check.h"
 #include "memory/memory_text.h"
+#include "common/text.h"
+#include "tools/html_text.h"
 
 namespace {
 
@@ -27,25 +29,7 @@ using namespace oc::memory;
 
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v'; }
 
-size_t CodePoints(std::string_view s) {
-  size_t n = 0;
-  for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  return n;
-}
-
-bool ValidUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (len == 0 || i + len > s.size()) return false;
-    for (size_t k = 1; k < len; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
-    }
-    i += len;
-  }
-  return true;
-}
+bool ValidUtf8(std::string_view s) { return oc::tools::ToValidUtf8(s) == s; }
 
 int LineCount(std::string_view text) {
   int lines = 0;
@@ -65,7 +49,7 @@ void CheckChunks(std::string_view text, const ChunkOptions& options) {
   for (const TextChunk& c : chunks) {
     FUZZ_CHECK(c.line_start >= previous_start && c.line_end >= previous_end);
     FUZZ_CHECK(c.line_start <= c.line_end && c.line_end <= lines);
-    FUZZ_CHECK(!c.text.empty() && CodePoints(c.text) <= budget);
+    FUZZ_CHECK(!c.text.empty() && oc::Utf8Length(c.text) <= budget);
     FUZZ_CHECK(c.hash.size() == 64 && c.hash == ContentHash(c.text));
     previous_start = c.line_start;
     previous_end = c.line_end;
@@ -129,7 +113,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   CheckChunks(text, ChunkOptions{});
   CheckFtsQuery(text);
   std::string snippet = Snippet(text, query, max_chars);
-  FUZZ_CHECK(CodePoints(snippet) <= max_chars);
+  FUZZ_CHECK(oc::Utf8Length(snippet) <= max_chars);
   if (ValidUtf8(text)) FUZZ_CHECK(ValidUtf8(snippet));
   CheckEmbedding(text, dims);
   return 0;

@@ -22,4 +22,11 @@ inline std::string AsciiLower(std::string_view s) {
   return out;
 }
 
+// Characters of UTF-8 text: bytes that do not continue a sequence (an invalid byte counts as one).
+inline size_t Utf8Length(std::string_view s) {
+  size_t n = 0;
+  for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return n;
+}
+
 }  // namespace oc

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "kernel/kernel.h"
+#include "kernel/pipeline_params.h"
 
 namespace oc::kernel {
 namespace {
@@ -19,16 +20,11 @@ Error MemoryOff() {
   return MakeError(ErrorCode::kNotFound, "long-term memory is disabled (memory.enabled is false)");
 }
 
-Error BadParam(std::string_view key, std::string_view why) {
-  std::string path = "params." + std::string(key);
-  return MakeError(ErrorCode::kInvalidParams, path + ": " + std::string(why), json::object{{"path", path}});
-}
-
 // The agent named by params.agentId ("default" when absent); kNotFound for an unknown one.
 Result<std::string> AgentParam(const json::object& o, const json::value& config_root) {
   const json::value* v = o.if_contains("agentId");
   if (!v || v->is_null()) return std::string("default");
-  if (!v->is_string() || v->as_string().empty()) return BadParam("agentId", "must be a non-empty string");
+  if (!v->is_string() || v->as_string().empty()) return internal::BadParam("params.agentId", "must be a non-empty string");
   std::string id(v->as_string());
   if (id != "default" && !agent::AgentExists(config_root, id))
     return MakeError(ErrorCode::kNotFound, "no agent " + id);
@@ -47,17 +43,17 @@ void Kernel::RegisterMemoryMethods() {
     if (!o.ok()) co_return o.error();
     if (!pipeline_ || !pipeline_->memory()) co_return MemoryOff();
     auto query = GetString(*o, "query");
-    if (!query || query->empty()) co_return BadParam("query", "is required (a non-empty string)");
+    if (!query || query->empty()) co_return internal::BadParam("params.query", "is required (a non-empty string)");
     auto agent_id = AgentParam(*o, config_.root());
     if (!agent_id.ok()) co_return agent_id.error();
     memory::MemoryService::SearchOptions options;
     if (const auto* k = o->if_contains("topK")) {
-      if (!k->is_int64() || k->as_int64() < 1 || k->as_int64() > 1000) co_return BadParam("topK", "must be an integer 1..1000");
+      if (!k->is_int64() || k->as_int64() < 1 || k->as_int64() > 1000) co_return internal::BadParam("params.topK", "must be an integer 1..1000");
       options.top_k = static_cast<size_t>(k->as_int64());
     }
     if (const auto* m = o->if_contains("minScore")) {
       if (!m->is_number() || m->to_number<double>() < 0 || m->to_number<double>() > 1)
-        co_return BadParam("minScore", "must be a number 0..1");
+        co_return internal::BadParam("params.minScore", "must be a number 0..1");
       options.min_score = m->to_number<double>();
     }
     if (auto prefix = GetString(*o, "pathPrefix")) options.path_prefix = std::string(*prefix);
@@ -87,7 +83,7 @@ void Kernel::RegisterMemoryMethods() {
     }
     bool force = false;
     if (const auto* f = o->if_contains("force")) {
-      if (!f->is_bool()) co_return BadParam("force", "must be a boolean");
+      if (!f->is_bool()) co_return internal::BadParam("params.force", "must be a boolean");
       force = f->as_bool();
     }
     auto alive = alive_token();

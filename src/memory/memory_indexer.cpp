@@ -1,4 +1,5 @@
 #include "memory/memory_indexer.h"
+#include "common/text.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -89,13 +90,6 @@ Result<std::optional<FileContent>> ReadMemoryFileContent(const fs::path& abs) {
   content.mtime_ms = MtimeMs(st);
   OC_TRY(ReadAll(fd.get(), st.st_size, content.text));
   return std::optional<FileContent>(std::move(content));
-}
-
-size_t CodePoints(std::string_view s) {
-  size_t n = 0;
-  for (unsigned char c : s)
-    if ((c & 0xC0) != 0x80) ++n;
-  return n;
 }
 
 std::string TrimRight(std::string_view s) {
@@ -300,9 +294,9 @@ Result<FileOutcome> IndexFile(MemoryStore& store, const std::string& workspace_k
 Result<StoredMemory> AppendMemoryEntry(const fs::path& root, const std::string& text,
                                        const std::vector<std::string>& tags,
                                        std::chrono::system_clock::time_point now) {
-  if (CodePoints(text) > kMaxStoredChars)
+  if (Utf8Length(text) > kMaxStoredChars)
     return MakeError(ErrorCode::kInvalidParams,
-                     "text is too long (" + std::to_string(CodePoints(text)) + " characters; at most 8000)");
+                     "text is too long (" + std::to_string(Utf8Length(text)) + " characters; at most 8000)");
   std::vector<std::string> lines = EntryLines(text);
   if (lines.empty()) return MakeError(ErrorCode::kInvalidParams, "text is empty");
   fs::path dir = root / "memory";

@@ -47,7 +47,7 @@ namespace oc::memory {
 struct SearchSettings {
   double vector_weight = 0.7, text_weight = 0.3;
   size_t top_k = 6;
-  double min_score = 0.2;
+  double min_score = 0.15;  // the config default (memory.search.minScore)
   bool mmr = false;
   double mmr_lambda = 0.7;
   size_t candidates = 0;  // 0: SearchQuery's default

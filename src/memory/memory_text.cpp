@@ -1,6 +1,7 @@
 // Text work of long-term memory (see memory_text.h): chunking, hashing, the local embedder, FTS
 // queries and snippets. Pure functions; the only library used is OpenSSL's SHA-256.
 #include "memory/memory_text.h"
+#include "common/text.h"
 
 #include <openssl/evp.h>
 
@@ -22,13 +23,6 @@ bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' ||
 // splits them further where it knows better).
 bool IsWordByte(unsigned char c) { return c >= 0x80 || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z'); }
 char LowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c; }
-
-// Characters = UTF-8 code points (bytes that do not continue a sequence; invalid bytes count one each).
-size_t CountChars(std::string_view s) {
-  size_t n = 0;
-  for (char c : s) n += IsContinuation(static_cast<unsigned char>(c)) ? 0 : 1;
-  return n;
-}
 
 // Calls fn(word) for each maximal run of word bytes.
 template <class Fn>
@@ -98,7 +92,7 @@ std::vector<Line> SplitLines(std::string_view text) {
     size_t next = newline == std::string_view::npos ? text.size() : newline + 1;
     if (end > pos && text[end - 1] == '\r') --end;
     std::string_view content = text.substr(pos, end - pos);
-    Line line{pos, end, CountChars(content)};
+    Line line{pos, end, Utf8Length(content)};
     line.blank = std::all_of(content.begin(), content.end(), IsSpace);
     if (!line.blank) {
       char fence = FenceChar(content);
@@ -351,7 +345,7 @@ std::string ContentHash(std::string_view text) {
   return hex;
 }
 
-size_t EstimateTokens(std::string_view text) { return (CountChars(text) + 3) / 4; }
+size_t EstimateTokens(std::string_view text) { return (Utf8Length(text) + 3) / 4; }
 
 // Per-thread buffers above this size are released after use.
 constexpr size_t kKeepBufferBytes = 1 << 20;

@@ -1,4 +1,6 @@
 #include "memory/memory_text.h"
+#include "common/text.h"
+#include "tools/html_text.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -17,25 +19,7 @@ namespace {
 
 // ---- helpers ----
 
-size_t CodePoints(std::string_view s) {
-  size_t n = 0;
-  for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  return n;
-}
-
-bool ValidUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (len == 0 || i + len > s.size()) return false;
-    for (size_t k = 1; k < len; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
-    }
-    i += len;
-  }
-  return true;
-}
+bool ValidUtf8(std::string_view s) { return oc::tools::ToValidUtf8(s) == s; }
 
 double Cosine(const std::vector<float>& a, const std::vector<float>& b) {
   double dot = 0;
@@ -136,7 +120,7 @@ TEST(ChunkMarkdownTest, CutsAtParagraphBoundariesWithinTheBudget) {
   for (size_t i = 0; i < chunks.size(); ++i) {
     EXPECT_EQ(chunks[i].line_start, static_cast<int>(3 * i + 1)) << i;
     EXPECT_EQ(chunks[i].line_end, static_cast<int>(3 * i + 2)) << i;
-    EXPECT_LE(CodePoints(chunks[i].text), 80u);
+    EXPECT_LE(oc::Utf8Length(chunks[i].text), 80u);
   }
   ExpectWellFormed(chunks, 18);
 }
@@ -154,7 +138,7 @@ TEST(ChunkMarkdownTest, ConsecutiveChunksOfASectionOverlapByWholeTrailingLines) 
   for (size_t i = 0; i + 1 < chunks.size(); ++i) {
     const TextChunk& a = chunks[i];
     const TextChunk& b = chunks[i + 1];
-    EXPECT_LE(CodePoints(a.text), 100u);
+    EXPECT_LE(oc::Utf8Length(a.text), 100u);
     if (b.line_start == 41) {  // a new section: no overlap into it
       EXPECT_EQ(a.line_end, 40);
       crossed_heading = true;
@@ -166,7 +150,7 @@ TEST(ChunkMarkdownTest, ConsecutiveChunksOfASectionOverlapByWholeTrailingLines) 
     std::string carried;
     for (int l = b.line_start; l <= a.line_end; ++l) carried += NumberedLine(l, 19) + "\n";
     carried.pop_back();
-    EXPECT_LE(CodePoints(carried), 40u);
+    EXPECT_LE(oc::Utf8Length(carried), 40u);
     EXPECT_EQ(b.text.compare(0, carried.size(), carried), 0);
     EXPECT_NE(a.text.find(carried), std::string::npos);
   }
@@ -220,7 +204,7 @@ TEST(ChunkMarkdownTest, LongLineIsCutAtWhitespaceIntoPiecesOfThatLine) {
   for (size_t i = 1; i + 1 < chunks.size(); ++i) {
     EXPECT_EQ(chunks[i].line_start, 3);
     EXPECT_EQ(chunks[i].line_end, 3);
-    EXPECT_LE(CodePoints(chunks[i].text), 40u);
+    EXPECT_LE(oc::Utf8Length(chunks[i].text), 40u);
     EXPECT_NE(chunks[i].text.front(), ' ');
     EXPECT_NE(chunks[i].text.back(), ' ');
     rebuilt += chunks[i].text + " ";
@@ -236,7 +220,7 @@ TEST(ChunkMarkdownTest, LongLineWithoutWhitespaceIsCutAtUtf8Boundaries) {
   std::string rebuilt;
   for (const auto& c : chunks) {
     EXPECT_TRUE(ValidUtf8(c.text));
-    EXPECT_LE(CodePoints(c.text), 32u);
+    EXPECT_LE(oc::Utf8Length(c.text), 32u);
     rebuilt += c.text;
   }
   EXPECT_EQ(rebuilt, line);
@@ -496,7 +480,7 @@ TEST(SnippetTest, ShortTextIsWholeWithWhitespaceCollapsed) {
 
 TEST(SnippetTest, StartsNearTheFirstQueryWordWithMarkedCuts) {
   std::string s = Snippet(LongText(), "which DATABASE, postgres?", 80);
-  EXPECT_LE(CodePoints(s), 80u);
+  EXPECT_LE(oc::Utf8Length(s), 80u);
   EXPECT_NE(s.find("Postgres decision"), std::string::npos) << s;
   EXPECT_EQ(s.rfind("\xE2\x80\xA6", 0), 0u) << s;                       // starts with …
   EXPECT_EQ(s.compare(s.size() - 3, 3, "\xE2\x80\xA6"), 0) << s;       // ends with …
@@ -506,7 +490,7 @@ TEST(SnippetTest, StartsNearTheFirstQueryWordWithMarkedCuts) {
 
 TEST(SnippetTest, WithoutAHitItIsTheStart) {
   std::string s = Snippet(LongText(), "kangaroo", 60);
-  EXPECT_LE(CodePoints(s), 60u);
+  EXPECT_LE(oc::Utf8Length(s), 60u);
   EXPECT_EQ(s.rfind("filler0 filler1", 0), 0u) << s;
   ASSERT_EQ(s.compare(s.size() - 3, 3, "\xE2\x80\xA6"), 0);
   std::string body = s.substr(0, s.size() - 3);
@@ -518,7 +502,7 @@ TEST(SnippetTest, WithoutAHitItIsTheStart) {
 TEST(SnippetTest, MatchesWholeWordStartsOnly) {
   std::string text = "concatenate " + LongText() + " cat";
   std::string s = Snippet(text, "cat", 40);
-  EXPECT_LE(CodePoints(s), 40u);
+  EXPECT_LE(oc::Utf8Length(s), 40u);
   EXPECT_NE(s.find("cat"), std::string::npos);
   EXPECT_EQ(s.find("concatenate"), std::string::npos) << s;  // the hit is the word at the end
   EXPECT_EQ(s.compare(s.size() - 3, 3, "cat"), 0) << s;        // the tail fits: no trailing marker
@@ -532,7 +516,7 @@ TEST(SnippetTest, Utf8IsNeverCutInsideACharacter) {
   for (size_t max : {1, 2, 3, 5, 17, 64, 240}) {
     std::string s = Snippet(text, "ziel", max);
     EXPECT_TRUE(ValidUtf8(s)) << max;
-    EXPECT_LE(CodePoints(s), max);
+    EXPECT_LE(oc::Utf8Length(s), max);
   }
   EXPECT_NE(Snippet(text, "ziel", 64).find("Ziel"), std::string::npos);
   EXPECT_EQ(Snippet(text, "ziel", 0), "");
