@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs everything OpenClawOS needs to build, run and test on Debian 12.
 # Idempotent: packages already present are skipped by apt-get; vec0.so is fetched once.
+# `--test` also installs the servers the test suite runs privately (ngircd for IRC, prosody for XMPP).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+with_test_servers=0
+[ "${1:-}" = "--test" ] && with_test_servers=1
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -20,6 +23,9 @@ packages=(
 # A Node.js that bundles npm (as on this image) conflicts with Debian's npm package.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
+test_servers=(ngircd prosody)
+[ "$with_test_servers" = 1 ] && packages+=("${test_servers[@]}")
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -29,6 +35,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # The tests start their own ngircd and prosody on free loopback ports; the system services that
+  # Debian starts on install (ports 6667, 5222) are not wanted, so the ones installed here are stopped.
+  if [ -d /run/systemd/system ]; then
+    for svc in "${test_servers[@]}"; do
+      if printf '%s\n' "${missing[@]}" | grep -qx "$svc"; then
+        $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
+      fi
+    done
+  fi
 fi
 
 # sqlite-vec loadable extension, shipped as an npm package.

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 quick=0
 [ "${1:-}" = "--quick" ] && quick=1
 
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh --test
 # install-deps put the Node.js test clients and chromium in place: tests must not skip them.
 export OPENCLAW_REQUIRE_JS_CLIENTS=1
 
@@ -31,7 +31,7 @@ unset ASAN_OPTIONS UBSAN_OPTIONS
 
 echo "== fuzz (libFuzzer, ${FUZZ_SECONDS:-20}s per target)"
 cmake --preset fuzz >/dev/null
-fuzz_names="frame manifest sse ndjson html_text skill_front_matter cron openai_request memory_text"
+fuzz_names="frame manifest sse ndjson html_text skill_front_matter cron openai_request memory_text irc_line telegram_wire"
 cmake --build --preset fuzz --target $(printf 'fuzz_%s ' $fuzz_names)
 for name in $fuzz_names; do
   target="build/fuzz/fuzz/fuzz_$name"

@@ -250,7 +250,8 @@ json::value ChannelSchema(std::string_view desc, Props extra) {
       {"agentId", Str("Agent that answers on this channel.")},
       {"accounts", json::object{{"type", json::array{"object", "array"}},
                                 {"description", "Several accounts on one platform."}}},
-      {"allowFrom", Strings("Senders allowed to talk to the agent.")},
+      {"allowFrom", List("Senders allowed to talk to the agent (empty: nobody; \"*\": anyone).",
+                         {{"type", json::array{"string", "integer"}}}, false)},
       {"requireMention", Bool("In groups, answer only when mentioned.")}};
   for (const auto& [k, v] : extra) props[k] = v;
   return json::object{{"type", "object"}, {"description", desc}, {"properties", std::move(props)}};
@@ -263,15 +264,22 @@ json::value ChannelsSchema() {
                    {"server", Str("Server host.")}, {"port", Int("Server port.", 1, 65535)},
                    {"tls", Bool("Use TLS.")}, {"nick", Str("Nickname.")},
                    {"realname", Str("Real name.")}, {"channels", Strings("Channels to join.")},
+                   {"password", Secret("Server password (PASS).")},
                    {"sasl", Section("SASL login.", {{"user", Str("Account.")},
-                                                    {"password", Secret("Password.")}}, false)}})},
+                                                    {"password", Secret("Password.")}}, false)},
+                   {"floodBurst", Int("Lines sent at once before flood control paces them.", 1, 100)},
+                   {"floodDelayMs", Ms("Pause between paced lines (default 700).", 0, std::nullopt)}})},
               {"xmpp", ChannelSchema("XMPP.", {
                    {"jid", Str("Account JID.")}, {"password", Secret("Password.")},
                    {"host", Str("Server host (default from the JID).")},
-                   {"port", Int("Server port.", 1, 65535)}, {"rooms", Strings("MUC rooms to join.")}})},
+                   {"port", Int("Server port.", 1, 65535)}, {"rooms", Strings("MUC rooms to join.")},
+                   {"tls", Enum("TLS: required (default), trust (any certificate), or disabled (loopback tests only).",
+                                {"required", "trust", "disabled"})}})},
               {"telegram", ChannelSchema("Telegram.", {
                    {"botToken", Secret("Bot token.")},
-                   {"apiBaseUrl", Str("Bot API base URL (default the public Bot API).")}})}});
+                   {"apiBaseUrl", Str("Bot API base URL (default the public Bot API).")},
+                   {"pollTimeoutSec", Int("Long-polling timeout of getUpdates, in seconds (default 30).", 1, 50)},
+                   {"parseMode", Enum("How replies are formatted (default MarkdownV2).", {"MarkdownV2", "none"})}})}});
 }
 
 json::value MemorySchema() {

@@ -187,17 +187,19 @@ Status Kernel::Reload() {
   ReapplyGrants();
   if (supervisor_) supervisor_->UpdateSettings(ToSupervisorSettings(config_.supervisor()));
   NotifyConfigWatchers();
-  // Apps whose enabled flag changed are started or stopped to match.
+  // Apps whose enabled flag changed are started or stopped to match. Every spec is rebuilt, so the
+  // next spawn sees changed secrets (x-env) and config validity.
   for (const auto& pkg : packages_) {
     if (pkg.manifest.type != registry::PackageType::kApp || !supervisor_) continue;
     auto st = supervisor_->Get(pkg.manifest.id);
     if (!st) continue;
+    if (auto spec = BuildSpec(pkg); spec.ok()) supervisor_->Add(std::move(spec).value());
     bool enabled = AppEnabled(pkg);
-    if (enabled && st->state == supervisor::AppState::kStopped) {
-      if (auto spec = BuildSpec(pkg); spec.ok()) {
-        supervisor_->Add(std::move(spec).value());
-        (void)supervisor_->Start(pkg.manifest.id);
-      }
+    // An app refused for its config section starts once the section is fixed.
+    bool config_fixed = st->state == supervisor::AppState::kError && st->last_error &&
+                        st->last_error->rfind("config:", 0) == 0 && !AppConfigProblem(pkg);
+    if (enabled && (st->state == supervisor::AppState::kStopped || config_fixed)) {
+      (void)supervisor_->Start(pkg.manifest.id);
     } else if (!enabled && st->state != supervisor::AppState::kStopped) {  // also cancels a pending restart
       asio::co_spawn(io_, supervisor_->Stop(pkg.manifest.id, "disabled in config"), asio::detached);
     }

@@ -136,6 +136,19 @@ class Kernel : public ipc::Dispatcher, public supervisor::Observer, public Pipel
     std::string path;
   };
   Result<AppConfigPath> ResolveAppConfigPath(const AppSession& s, std::string_view path) const;
+  // --- kernel_app_config.cpp: an app's config section, its configSchema, data dir, apps.list ---
+  // The section an app reads: channels.<channel> (its first provided channel) for a channel app,
+  // else apps.<id> without the kernel's own keys; null when unset. Secrets are not redacted.
+  json::value AppConfigSection(const registry::Package& pkg) const;
+  // "config: <path>: <message>; ..." when the section fails the manifest's configSchema.
+  std::optional<std::string> AppConfigProblem(const registry::Package& pkg) const;
+  // Variables of resources.env whose value comes from a configSchema property marked "x-env".
+  void AddConfigEnv(const registry::Package& pkg, std::map<std::string, std::string>& env) const;
+  // <home>/apps/<id with '/' → '_'>, created 0700.
+  Result<std::filesystem::path> AppDataDir(const registry::Package& pkg) const;
+  // `value` (read at `path` inside section `section_root`) with the manifest's defaults filled in.
+  json::value WithSchemaDefaults(const registry::Package& pkg, const json::value& section) const;
+  Result<json::value> AppsListForApp(const AppSession& s) const;
   json::value ReadAppConfig(const AppSession& s, const AppConfigPath& p) const;
   void ReleaseSession(const std::string& app_id);
   // After a config change: recompute every session's grants and withdraw what is no longer granted.

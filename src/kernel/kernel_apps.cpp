@@ -60,12 +60,19 @@ Result<supervisor::AppSpec> Kernel::BuildSpec(const registry::Package& pkg) cons
     if (const char* v = std::getenv(name)) spec.env[name] = v;
   if (!spec.env.count("PATH")) spec.env["PATH"] = "/usr/local/bin:/usr/bin:/bin";
   auto app = config_.app(pkg.manifest.id);
+  std::map<std::string, std::string> from_config;  // secrets of the app's section (x-env), see kernel_app_config.cpp
+  AddConfigEnv(pkg, from_config);
   for (const auto& name : pkg.manifest.env) {
     if (auto it = app.env.find(name); it != app.env.end())
       spec.env[name] = it->second;
+    else if (auto c = from_config.find(name); c != from_config.end())
+      spec.env[name] = c->second;
     else if (const char* v = std::getenv(name.c_str()))
       spec.env[name] = v;
   }
+  OC_ASSIGN(fs::path data_dir, AppDataDir(pkg));
+  spec.env["OPENCLAWOS_APP_DATA"] = data_dir.string();
+  spec.unstartable = AppConfigProblem(pkg);
   spec.limits.max_memory_bytes = pkg.manifest.limits.max_memory_bytes;
   spec.limits.cpu_shares = pkg.manifest.limits.cpu_shares;
   spec.limits.max_fds = pkg.manifest.limits.max_fds;

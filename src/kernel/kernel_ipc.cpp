@@ -100,6 +100,7 @@ Result<json::value> Kernel::HandleIpc(const std::shared_ptr<ipc::Connection>& co
     return json::object{{"ok", true}};
   }
   if (name == "config.get") return ConfigGet(s, params);
+  if (name == "apps.list") return AppsListForApp(s);
   if (name == "agent.queue" || name == "message.dispatch" || name == "session.get" || name == "session.list")
     return HandlePipelineIpc(s, name, params);
   if (name == "config.watch") return ConfigWatchStart(s, conn, request);
@@ -306,9 +307,21 @@ Result<Kernel::AppConfigPath> Kernel::ResolveAppConfigPath(const AppSession& s, 
   return AppConfigPath{own + "." + std::string(path), true, std::string(path)};
 }
 
+// The manifest's configSchema defaults are filled in, so an app sees the same values the kernel
+// validated (kernel_app_config.cpp).
 json::value Kernel::ReadAppConfig(const AppSession& s, const AppConfigPath& p) const {
-  if (!p.in_app) return config_.Redacted(p.path);
+  const auto& provides = s.package.manifest.channels_provides;
+  if (!p.in_app) {
+    std::string own = provides.empty() ? std::string() : "channels." + provides.front();
+    if (own.empty() || (p.path != own && p.path.rfind(own + ".", 0) != 0)) return config_.Redacted(p.path);
+    json::value section = WithSchemaDefaults(s.package, config_.Redacted(own));
+    if (p.path == own) return section;
+    const json::value* v = FindPath(section, p.path.substr(own.size() + 1));
+    return v ? *v : json::value(nullptr);
+  }
   json::value section = config::RedactSecrets(config_.app(s.app_id).raw);
+  if (provides.empty()) section = WithSchemaDefaults(s.package, section);
+  if (p.path.empty()) return section;
   const json::value* v = FindPath(section, p.path);
   return v ? *v : json::value(nullptr);
 }

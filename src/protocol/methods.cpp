@@ -56,6 +56,8 @@ constexpr MethodSpec kMethods[] = {
           "limit":{"type":"integer","minimum":1,"maximum":1000},
           "offset":{"type":"integer","minimum":0}}})",
      true},
+    // Not in SPEC §4.2: the supervisor's view of every app, for core/verified apps (diagnostics).
+    {"apps.list", Direction::kAppToKernel, R"({"type":"object","additionalProperties":false})", true},
     {"message.dispatch", Direction::kAppToKernel,
      R"({"type":"object","required":["sessionKey","content"],"properties":{
           "sessionKey":{"type":"string","minLength":3},"content":{"type":"string","minLength":1},

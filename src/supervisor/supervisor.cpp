@@ -277,6 +277,12 @@ Status Supervisor::Start(std::string_view id) {
 }
 
 void Supervisor::Spawn(const AppPtr& app) {
+  if (app->spec.unstartable) {
+    app->last_error = *app->spec.unstartable;
+    app->restart_pending = false;
+    spdlog::error("supervisor: {} not started: {}", app->spec.id, *app->last_error);
+    return SetState(app, AppState::kError);
+  }
   ++app->run;
   app->stop_requested = false;
   app->kill_reason.reset();

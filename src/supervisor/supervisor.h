@@ -79,6 +79,10 @@ struct AppSpec {
   std::map<std::string, std::string> env;  // the whole environment except the OPENCLAWOS_* three
   ResourceLimits limits;
   std::filesystem::path log_file;  // <home>/logs/apps/<app>.log; rotated at 1 MiB, keeps .1 .2 .3
+  // Set when the app cannot run as configured (e.g. its config section fails the manifest's
+  // configSchema): a spawn then does not happen; the app goes to error with this as lastError and
+  // is not restarted until the spec changes and it is started again.
+  std::optional<std::string> unstartable;
 };
 
 struct AppStatus {

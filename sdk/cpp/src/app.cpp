@@ -428,4 +428,9 @@ asio::awaitable<Result<json::value>> App::ConfigGet(std::string path) {
   co_return json::value();
 }
 
+std::filesystem::path App::DataDir() {
+  const char* dir = std::getenv("OPENCLAWOS_APP_DATA");
+  return dir && *dir ? std::filesystem::path(dir) : std::filesystem::path();
+}
+
 }  // namespace openclawos::sdk

@@ -6,7 +6,7 @@ integration) and call ``run()``; ``KernelClient`` is the lower-level connection.
 docs/SDK-PYTHON.md.
 """
 
-from .app import App, load_manifest
+from .app import App, load_manifest, write_file_atomically
 from .channel import ChannelApp
 from .client import KernelClient, Stream
 from .protocol import (DEFAULT_MAX_FRAME_BYTES, PROTOCOL_VERSION, ErrorCode, KernelError,
@@ -15,5 +15,5 @@ from .protocol import (DEFAULT_MAX_FRAME_BYTES, PROTOCOL_VERSION, ErrorCode, Ker
 __version__ = "0.1.0"
 
 __all__ = ["App", "ChannelApp", "KernelClient", "Stream", "KernelError", "ErrorCode",
-           "load_manifest", "canonical_hook", "PROTOCOL_VERSION", "DEFAULT_MAX_FRAME_BYTES",
-           "__version__"]
+           "load_manifest", "write_file_atomically", "canonical_hook", "PROTOCOL_VERSION",
+           "DEFAULT_MAX_FRAME_BYTES", "__version__"]

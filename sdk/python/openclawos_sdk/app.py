@@ -40,6 +40,35 @@ def load_manifest(path: Optional[str] = None) -> dict:
     return manifest
 
 
+def write_file_atomically(path: str, data: bytes, mode: int = 0o600) -> None:
+    """Replaces ``path`` with ``data`` so that a crash leaves either the old or the new content,
+    never a torn file: writes a temporary file in the same directory, fsyncs it, renames it over
+    ``path`` and fsyncs the directory. Raises OSError (the temporary file is removed)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
 def _accepts_two_args(fn: Callable[..., Any]) -> bool:
     """True if ``fn`` can take a second positional argument (context / client)."""
     try:
@@ -101,6 +130,15 @@ class App:
     @property
     def app_id(self) -> str:
         return str(self.registration.get("appId") or self.manifest.get("id", ""))
+
+    @property
+    def data_dir(self) -> Optional[str]:
+        """``$OPENCLAWOS_APP_DATA``: a directory the kernel made for this app alone
+        (``<home>/apps/<id>``, mode 0700, kept across restarts) for state such as what was already
+        processed. None when unset (the app was not started by the kernel). Write files there
+        atomically: see ``write_file_atomically``."""
+        value = os.environ.get("OPENCLAWOS_APP_DATA")
+        return value or None
 
     @property
     def grants(self) -> Any:

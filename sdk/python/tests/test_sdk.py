@@ -16,7 +16,8 @@ from unittest import mock
 
 from fake_kernel import FakeKernel, PeerConn  # also puts the SDK on sys.path
 
-from openclawos_sdk import App, ChannelApp, ErrorCode, KernelClient, KernelError
+from openclawos_sdk import (App, ChannelApp, ErrorCode, KernelClient, KernelError,
+                            write_file_atomically)
 from openclawos_sdk.protocol import OVERSIZE, FrameError, LineSplitter, canonical_hook, parse_frame
 
 MANIFEST = {"id": "test-app", "name": "Test", "version": "1.0.0", "type": "app",
@@ -622,6 +623,36 @@ class AppTest(PeerTestCase):
         self.assertEqual(frame["params"], {"sessionKey": "irc:#x", "content": "hi"})
         await conn.reply(frame, {"dispatchId": "d1", "queued": True})
         self.assertEqual((await task)["dispatchId"], "d1")
+
+
+class DataDirTest(unittest.TestCase):
+    def test_data_dir_comes_from_the_environment(self) -> None:
+        app = App(dict(MANIFEST), client=KernelClient("/nonexistent"))
+        with mock.patch.dict(os.environ, {"OPENCLAWOS_APP_DATA": "/home/x/apps/test-app"}):
+            self.assertEqual(app.data_dir, "/home/x/apps/test-app")
+        with mock.patch.dict(os.environ, {"OPENCLAWOS_APP_DATA": ""}):
+            self.assertIsNone(app.data_dir)
+        with mock.patch.dict(os.environ, {}, clear=True):
+            self.assertIsNone(app.data_dir)
+
+    def test_write_file_atomically_replaces_and_cleans_up(self) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "state.json")
+            write_file_atomically(path, b"one")
+            write_file_atomically(path, b"two" * 10000)
+            with open(path, "rb") as f:
+                self.assertEqual(f.read(), b"two" * 10000)
+            self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
+            self.assertEqual(os.listdir(d), ["state.json"])  # no temporary file left
+            # a failed write leaves the old content and no temporary file
+            with mock.patch("os.replace", side_effect=OSError("disk full")):
+                with self.assertRaises(OSError):
+                    write_file_atomically(path, b"three")
+            with open(path, "rb") as f:
+                self.assertEqual(f.read(), b"two" * 10000)
+            self.assertEqual(os.listdir(d), ["state.json"])
+            with self.assertRaises(OSError):
+                write_file_atomically(os.path.join(d, "missing", "x"), b"x")
 
 
 class FakeChannel(ChannelApp):

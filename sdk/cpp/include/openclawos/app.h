@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -147,6 +148,10 @@ class App {
   // capability.register {type, config}; CAPABILITY_DENIED with the reason when not granted.
   // Returns the kernel's result {capabilityId, granted}.
   boost::asio::awaitable<oc::Result<oc::json::value>> RegisterCapability(std::string type, oc::json::value config);
+
+  // $OPENCLAWOS_APP_DATA: a directory the kernel made for this app alone (<home>/apps/<id>, 0700,
+  // kept across restarts) for state such as a poll offset; empty when unset (not kernel-spawned).
+  static std::filesystem::path DataDir();
 
   // Runs `task` in the background on io(); an escaping exception is logged.
   void Spawn(boost::asio::awaitable<void> task);
