@@ -171,7 +171,9 @@ class SupervisorTest(KernelTest):
         self.assertEqual(env["OPENCLAWOS_APP_ID"], "envy")
         self.assertEqual(env["OPENCLAWOS_SOCKET"], k.sock_path)
         self.assertIn("OPENCLAWOS_APP_TOKEN", env)
+        self.assertEqual(env["OPENCLAWOS_APP_DATA"], os.path.join(k.home, "apps", "envy"))  # its own directory
         allowed = {"PATH", "HOME", "LANG", "TZ", "OPENCLAWOS_SOCKET", "OPENCLAWOS_APP_ID", "OPENCLAWOS_APP_TOKEN",
+                   "OPENCLAWOS_APP_DATA",
                    "TEST_BEHAVIOR", "TEST_ACTIONS", "TEST_INTERCEPT", "TEST_OTHER_ID", "PWD", "SHLVL", "_", "LC_CTYPE"}
         self.assertEqual(set(env) - allowed, set(), "only declared variables reach the app")
 
