@@ -5,6 +5,8 @@
 #include <charconv>
 #include <cstdint>
 
+#include "common/text.h"
+
 namespace oc::telegram {
 namespace {
 
@@ -70,22 +72,9 @@ std::optional<Message> ReadMessage(const json::value* v) {
   return m;
 }
 
-char Lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool SameName(std::string_view a, std::string_view b) {
-  if (a.size() != b.size() || a.empty()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (Lower(a[i]) != Lower(b[i])) return false;
-  return true;
-}
+bool SameName(std::string_view a, std::string_view b) { return !a.empty() && oc::AsciiEqualsNoCase(a, b); }
 
 bool IsSpace(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
-
-std::string Trimmed(std::string_view s) {
-  while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
-  return std::string(s);
-}
 
 json::value ChatId(std::string_view chat) {
   int64_t id = 0;
@@ -170,7 +159,7 @@ Activation CheckActivation(const Message& message, const BotIdentity& bot) {
     }
   }
   text.append(message.text, copied);
-  out.text = Trimmed(text);
+  out.text = std::string(oc::TrimAsciiSpace(text));
   return out;
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/text.h"
 #include "openclawos/channel_text.h"
 
 namespace oc::xmpp {
@@ -9,13 +10,6 @@ namespace oc::xmpp {
 namespace {
 
 constexpr size_t kMaxJidBytes = 3071;  // RFC 7622: 1023 bytes for each of the three parts
-
-std::string AsciiLower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
 
 bool HasSpace(std::string_view s) {
   return std::any_of(s.begin(), s.end(), [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; });
@@ -70,12 +64,12 @@ std::optional<Jid> ParseJid(std::string_view text) {
   std::string_view domain = bare;
   if (size_t at = bare.find('@'); at != std::string_view::npos) {
     if (at == 0) return std::nullopt;
-    jid.local = AsciiLower(bare.substr(0, at));
+    jid.local = oc::AsciiLower(bare.substr(0, at));
     domain = bare.substr(at + 1);
   }
   if (domain.empty() || domain.find('@') != std::string_view::npos || HasSpace(domain) || HasSpace(jid.local))
     return std::nullopt;
-  jid.domain = AsciiLower(domain);
+  jid.domain = oc::AsciiLower(domain);
   return jid;
 }
 

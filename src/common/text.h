@@ -22,6 +22,18 @@ inline std::string AsciiLower(std::string_view s) {
   return out;
 }
 
+// True when `a` and `b` are equal but for the case of A-Z (nicks, usernames, domains).
+inline bool AsciiEqualsNoCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
 // Characters of UTF-8 text: bytes that do not continue a sequence (an invalid byte counts as one).
 inline size_t Utf8Length(std::string_view s) {
   size_t n = 0;

@@ -1,19 +1,12 @@
 #include "sessions/router.h"
 
-#include <algorithm>
-#include <cctype>
+#include "common/text.h"
 
 namespace oc::sessions {
 namespace {
 
 Error InvalidAt(std::string path, std::string message) {
   return MakeError(ErrorCode::kInvalidParams, std::move(message), json::object{{"path", std::move(path)}});
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
 }
 
 // `wanted` names the platform id `id` bare or as "<channel>:<id>"; an empty id never matches.
@@ -189,7 +182,7 @@ bool Router::Matches(const Binding& b, const Inbound& in) {
   if (b.sender_domain) {
     const size_t at = in.from.rfind('@');
     if (at == std::string::npos) return false;
-    if (!EqualsIgnoreCase(std::string_view(in.from).substr(at + 1), *b.sender_domain)) return false;
+    if (!oc::AsciiEqualsNoCase(std::string_view(in.from).substr(at + 1), *b.sender_domain)) return false;
   }
   if (b.body && !RE2::PartialMatch(in.text, *b.body)) return false;
   return true;

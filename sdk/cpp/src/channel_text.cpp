@@ -4,17 +4,13 @@
 #include <cctype>
 #include <cmath>
 
+#include "common/text.h"
+
 namespace openclawos::sdk {
 namespace {
 
-char Lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool EqualsNoCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return Lower(x) == Lower(y); });
-}
-
 bool StartsWithNoCase(std::string_view text, std::string_view prefix) {
-  return text.size() >= prefix.size() && EqualsNoCase(text.substr(0, prefix.size()), prefix);
+  return text.size() >= prefix.size() && oc::AsciiEqualsNoCase(text.substr(0, prefix.size()), prefix);
 }
 
 // Bytes of the UTF-8 sequence starting with `lead` (1 for a stray continuation or invalid byte).
@@ -48,12 +44,6 @@ bool IsWordChar(char c) {
   return std::isalnum(u) || u >= 0x80 || std::string_view("_-[]\\`^{}|").find(c) != std::string_view::npos;
 }
 
-std::string_view TrimSpace(std::string_view s) {
-  while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
-  return s;
-}
-
 // Where to cut `piece` (which fills the limit): after the last paragraph break, line break or space
 // in its second half; else at its end.
 size_t CutPoint(std::string_view piece) {
@@ -81,7 +71,7 @@ size_t TextLength(std::string_view text, LengthUnit unit) {
 std::vector<std::string> SplitText(std::string_view text, size_t limit, LengthUnit unit) {
   limit = std::max<size_t>(limit, 4);
   std::vector<std::string> pieces;
-  std::string_view rest = TrimSpace(text);
+  std::string_view rest = oc::TrimAsciiSpace(text);
   while (!rest.empty()) {
     // The longest prefix of whole code points within the limit.
     size_t end = 0, units = 0;
@@ -92,9 +82,9 @@ std::vector<std::string> SplitText(std::string_view text, size_t limit, LengthUn
       end += cp.bytes;
     }
     size_t cut = end == rest.size() ? end : CutPoint(rest.substr(0, end));
-    std::string_view piece = TrimSpace(rest.substr(0, cut));
+    std::string_view piece = oc::TrimAsciiSpace(rest.substr(0, cut));
     if (!piece.empty()) pieces.emplace_back(piece);
-    rest = TrimSpace(rest.substr(cut));
+    rest = oc::TrimAsciiSpace(rest.substr(cut));
   }
   return pieces;
 }
@@ -103,7 +93,7 @@ bool SenderAllowed(const std::vector<std::string>& allow_from, std::initializer_
   for (const auto& entry : allow_from) {
     if (entry == "*") return true;
     for (std::string_view id : sender_ids)
-      if (!id.empty() && EqualsNoCase(entry, id)) return true;
+      if (!id.empty() && oc::AsciiEqualsNoCase(entry, id)) return true;
   }
   return false;
 }
@@ -133,13 +123,13 @@ std::optional<std::string> StripAddress(std::string_view text, std::string_view 
     return std::nullopt;
   }
   if (!rest.empty() && (rest.front() == ':' || rest.front() == ',')) rest.remove_prefix(1);
-  return std::string(TrimSpace(rest));
+  return std::string(oc::TrimAsciiSpace(rest));
 }
 
 bool MentionsName(std::string_view text, std::string_view name) {
   if (name.empty()) return false;
   for (size_t i = 0; i + name.size() <= text.size(); ++i) {
-    if (!EqualsNoCase(text.substr(i, name.size()), name)) continue;
+    if (!oc::AsciiEqualsNoCase(text.substr(i, name.size()), name)) continue;
     bool starts = i == 0 || !IsWordChar(text[i - 1]) || (text[i - 1] == '@' && (i == 1 || !IsWordChar(text[i - 2])));
     size_t after = i + name.size();
     bool ends = after == text.size() || !IsWordChar(text[after]);
