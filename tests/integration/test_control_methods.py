@@ -310,6 +310,12 @@ class FollowLogsTest(PipelineTest):
     def test_logs_tail_numbers_lines(self):
         k = self.start(apps=())
         ws = k.control()
+        # Startup work (the memory index choosing its vectors) may still be logging: wait for quiet.
+        def quiet():
+            before = ws.call("logs.tail", {"lines": 1})["next"]
+            time.sleep(0.5)
+            return ws.call("logs.tail", {"lines": 1})["next"] == before or None
+        wait_for(quiet, 10, what="a quiet log")
         tail = ws.call("logs.tail", {"lines": 2})
         self.assertEqual(len(tail["lines"]), 2)
         self.assertGreaterEqual(tail["next"], 2)
