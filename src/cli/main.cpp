@@ -7,6 +7,7 @@
 #include <iostream>
 #include <string>
 
+#include "cli/command_groups.h"
 #include "cli/commands.h"
 
 namespace {
@@ -232,6 +233,8 @@ int main(int argc, char** argv) {
   AddCronCommands(app, opt);
   AddApprovalsCommands(app, opt);
   AddMemoryCommands(app, opt);
+  AddVaultCommands(app, opt);
+  AddSecurityCommands(app, opt);
 
   auto* klogs = app.add_subcommand("logs", "Show the kernel log");
   klogs->add_option("-n,--lines", opt.lines, "Lines to show");

@@ -187,10 +187,39 @@ CREATE TABLE memory_meta (
 ) WITHOUT ROWID;
 )sql";
 
+// The credential vault (SPEC §12) and the audit log. Vault values are sealed (XChaCha20-Poly1305,
+// the secret's name as associated data); vault_meta holds the key check, never the key.
+constexpr std::string_view kV4 = R"sql(
+CREATE TABLE vault_secrets (
+  name        TEXT PRIMARY KEY,
+  nonce       BLOB NOT NULL,
+  ciphertext  BLOB NOT NULL,
+  created_at  INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE vault_meta (
+  key    TEXT PRIMARY KEY,                  -- key_check, generation, ...
+  value  BLOB NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE audit_log (
+  id       INTEGER PRIMARY KEY,
+  ts       INTEGER NOT NULL,                -- ms since the epoch
+  kind     TEXT NOT NULL,                   -- e.g. app.register, capability.denied, vault.get
+  actor    TEXT NOT NULL,                   -- who: "cli", "kernel", an app id, "control:<client>"
+  subject  TEXT NOT NULL,                   -- what: an app id, a secret name, a config path
+  outcome  TEXT NOT NULL,                   -- ok | denied | failed
+  detail   TEXT                             -- JSON object, never a secret value
+);
+CREATE INDEX audit_log_by_kind ON audit_log(kind, id);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "sessions, messages, runs, outbox", kV1},
     {2, "compaction, cron jobs", kV2},
     {3, "long-term memory", kV3},
+    {4, "credential vault, audit log", kV4},
 };
 
 std::span<const Migration> g_test_migrations;  // empty: the real list

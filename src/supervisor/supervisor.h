@@ -72,6 +72,18 @@ struct ResourceLimits {
   std::optional<int64_t> max_fds;           // RLIMIT_NOFILE (soft = hard)
 };
 
+// The process sandbox of SPEC §5.5 (issue 8), applied between fork and exec when `enabled`: no new
+// privileges, a seccomp filter, Landlock rules (when the running kernel has Landlock), a private
+// network namespace unless `network`, a private TMPDIR. AppStatus::enforcement reports what was
+// really applied (see sandbox.h).
+struct SandboxSpec {
+  bool enabled = false;
+  std::vector<std::filesystem::path> read_paths;   // resources.fs.read, absolute
+  std::vector<std::filesystem::path> write_paths;  // resources.fs.write + the app's data dir
+  bool network = false;          // resources.network.hosts non-empty: the host network stays reachable
+  std::filesystem::path tmp_dir;  // private TMPDIR, emptied at each spawn (empty path: none)
+};
+
 struct AppSpec {
   std::string id;                          // package id
   std::filesystem::path dir;               // cwd of the child
@@ -83,6 +95,7 @@ struct AppSpec {
   // configSchema): a spawn then does not happen; the app goes to error with this as lastError and
   // is not restarted until the spec changes and it is started again.
   std::optional<std::string> unstartable;
+  SandboxSpec sandbox;
 };
 
 struct AppStatus {
