@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything OpenClawOS needs to build, run and test on Debian 12.
 # Idempotent: packages already present are skipped by apt-get; vec0.so is fetched once.
-# `--test` also installs the servers the test suite runs privately (ngircd for IRC, prosody for XMPP).
+# `--test` also installs the servers the test suite runs privately (ngircd for IRC, prosody for XMPP,
+# gnome-keyring on a private D-Bus for the vault).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 with_test_servers=0
@@ -24,7 +25,9 @@ packages=(
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
 test_servers=(ngircd prosody)
-[ "$with_test_servers" = 1 ] && packages+=("${test_servers[@]}")
+# The vault's keyring test runs a private session bus with gnome-keyring-daemon (no system service).
+test_tools=(dbus-daemon gnome-keyring libsecret-tools)
+[ "$with_test_servers" = 1 ] && packages+=("${test_servers[@]}" "${test_tools[@]}")
 
 missing=()
 for p in "${packages[@]}"; do

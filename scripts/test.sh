@@ -31,7 +31,7 @@ unset ASAN_OPTIONS UBSAN_OPTIONS
 
 echo "== fuzz (libFuzzer, ${FUZZ_SECONDS:-20}s per target)"
 cmake --preset fuzz >/dev/null
-fuzz_names="frame manifest sse ndjson html_text skill_front_matter cron openai_request memory_text irc_line telegram_wire"
+fuzz_names="frame manifest sse ndjson html_text skill_front_matter cron openai_request memory_text irc_line telegram_wire config"
 cmake --build --preset fuzz --target $(printf 'fuzz_%s ' $fuzz_names)
 for name in $fuzz_names; do
   target="build/fuzz/fuzz/fuzz_$name"

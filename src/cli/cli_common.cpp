@@ -1,11 +1,24 @@
 #include "cli/cli_common.h"
 
+#include "audit/audit.h"
+#include "store/database.h"
+#include "vault/vault.h"
+
 #include <algorithm>
+#include <cstdlib>
 #include <iostream>
 
 namespace oc::cli {
 
 config::Paths Paths() { return config::ResolvePaths(config::ProcessEnv()); }
+
+std::filesystem::path ShippedPackages() {
+  if (const char* env = std::getenv("OPENCLAWOS_SHIPPED_PACKAGES")) return env;
+  std::error_code ec;
+  std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "packages";
+  return exe.parent_path().parent_path() / "packages";
+}
 
 void PrintConfigError(const Error& e) {
   std::cerr << "openclaw: " << e.message << "\n";
@@ -21,9 +34,33 @@ Result<config::Config> LoadConfig() {
   return cfg;
 }
 
+namespace {
+// gateway.auth.token/password written as {"$secret": NAME}: read from the vault the way the kernel
+// does (state.db + the master key from the same source); each read is audited.
+Result<std::string> GatewayCredential(const std::string& name) {
+  auto paths = Paths();
+  auto db = store::Database::Open(paths.database);
+  if (!db.ok()) return db.error();
+  auto key = vault::LoadMasterKey({paths.home, config::ProcessEnv(), false});
+  auto opened = key.ok() ? vault::Vault::Open(**db, std::move(key).value())
+                         : Result<std::unique_ptr<vault::Vault>>(key.error());
+  if (!opened.ok()) return opened.error();
+  auto value = (*opened)->Get(name);
+  (void)audit::Record(**db, {"vault.get", "cli", name, value.ok() ? "ok" : "failed", {{"purpose", "gateway auth"}}});
+  return value;
+}
+}  // namespace
+
 Result<std::unique_ptr<gateway::ControlClient>> ConnectTo(const config::Config& cfg) {
   auto gw = cfg.gateway();
   std::string host = gw.host == "0.0.0.0" ? "127.0.0.1" : gw.host;  // a wildcard bind is reached on loopback
+  for (auto [secret, plain] : {std::pair{&gw.auth_token_secret, &gw.auth_token},
+                               std::pair{&gw.auth_password_secret, &gw.auth_password}}) {
+    if (secret->empty()) continue;
+    auto value = GatewayCredential(*secret);
+    if (!value.ok()) return MakeError(value.error().code, "gateway credential: " + value.error().message);
+    *plain = std::move(value).value();
+  }
   return gateway::ControlClient::Connect(host, gw.port, gw.auth_token, gw.auth_password);
 }
 

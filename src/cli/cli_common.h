@@ -2,6 +2,7 @@
 // plane, and printing. Everything here prints its own error messages ("openclaw: ...") on stderr.
 #pragma once
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -19,6 +20,10 @@ inline constexpr int kOk = 0, kFail = 1, kUsage = 2;
 
 // The paths from the environment (OPENCLAWOS_HOME etc.).
 config::Paths Paths();
+
+// Packages shipped with the build: $OPENCLAWOS_SHIPPED_PACKAGES, else beside the binary
+// (<prefix>/bin/openclaw → <prefix>/packages).
+std::filesystem::path ShippedPackages();
 
 // Prints a config error with every problem and its path.
 void PrintConfigError(const Error& e);

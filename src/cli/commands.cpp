@@ -20,15 +20,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Packages shipped with the build live beside the binary: <prefix>/bin/openclaw → <prefix>/packages.
-fs::path ShippedPackages() {
-  if (const char* env = std::getenv("OPENCLAWOS_SHIPPED_PACKAGES")) return env;
-  std::error_code ec;
-  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) return "packages";
-  return exe.parent_path().parent_path() / "packages";
-}
-
 std::string FormatBytes(const json::value* v) {
   if (!v || !v->is_number()) return "-";
   double b = v->to_number<double>();

@@ -42,6 +42,10 @@ struct Options {
   int top_k = 0;                     // --top-k (0 = memory.search.topK)
   double min_score = -1;             // --min-score (< 0 = memory.search.minScore)
   bool force = false;                // memory index --force
+  // logs --audit, doctor --fix (commands_security.cpp, commands_doctor.cpp)
+  bool audit = false;                // logs --audit
+  std::string kind;                  // logs --audit --kind (a kind or its group: vault, auth)
+  bool fix = false;                  // doctor --fix
   int exit_code = 0;
 };
 

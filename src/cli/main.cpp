@@ -240,7 +240,9 @@ int main(int argc, char** argv) {
   klogs->add_option("-n,--lines", opt.lines, "Lines to show");
   klogs->add_flag("-f,--follow", opt.follow, "Keep printing new lines");
   klogs->add_flag("--json", opt.json);
-  klogs->callback([&] { opt.exit_code = CmdLogs(opt); });
+  klogs->add_flag("--audit", opt.audit, "Show the audit log (security events) instead");
+  klogs->add_option("--kind", opt.kind, "With --audit: only this kind or group (vault, auth.failed, ...)");
+  klogs->callback([&] { opt.exit_code = opt.audit ? CmdAuditLog(opt) : CmdLogs(opt); });
 
   try {
     app.parse(argc, argv);

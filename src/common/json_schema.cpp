@@ -26,6 +26,9 @@ bool IsWholeNumber(const json::value& v) {
   if (v.is_int64() || v.is_uint64()) return true;
   if (!v.is_double()) return false;
   double d = v.get_double();
+  // Only whole numbers that fit in 64 bits count: the config's readers take int64, and casting a
+  // larger double is undefined behaviour (found by fuzz_config).
+  if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0)) return false;  // NaN too
   return d == static_cast<double>(static_cast<long long>(d));
 }
 

@@ -26,6 +26,10 @@ TEST(JsonSchema, TypeUnionsAndIntegers) {
   EXPECT_TRUE(ValidateSchema(schema, J("null")).empty());
   EXPECT_EQ(ValidateSchema(schema, J("3.5")).size(), 1u);
   EXPECT_EQ(ValidateSchema(schema, J("\"x\"")).front().message, "expected integer or null, got string");
+  // Whole numbers beyond 64 bits are not integers here (the readers take int64; fuzz_config).
+  EXPECT_EQ(ValidateSchema(schema, J("5e124")).size(), 1u);
+  EXPECT_EQ(ValidateSchema(schema, J("-1e19")).size(), 1u);
+  EXPECT_TRUE(ValidateSchema(schema, J("-9.2e18")).empty());
 }
 
 TEST(JsonSchema, StringLengthCountsCodePoints) {

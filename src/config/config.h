@@ -64,6 +64,14 @@ inline constexpr std::string_view kRedacted = "[redacted]";
 // taken by other means, e.g. AppSettings::raw of an app whose id contains '.'.
 json::value RedactSecrets(const json::value& v);
 
+// A {"$secret": NAME} reference found in a config tree.
+struct SecretRef {
+  std::string path;  // dotted, e.g. "gateway.auth.token", "apps.@x/y.env.API_KEY"
+  std::string name;  // the vault name
+};
+// Every {"$secret": NAME} object inside `v` (in document order); paths are prefixed with `base`.
+std::vector<SecretRef> FindSecretRefs(const json::value& v, std::string_view base = {});
+
 struct RateLimitSettings {
   bool enabled = true;
   int64_t window_ms = 60000;  // per-client fixed window
@@ -170,6 +178,18 @@ class Config {
   AppSettings app(std::string_view app_id) const;
   // channels.<channel>.enabled == true.
   bool ChannelEnabled(std::string_view channel) const;
+
+  // --- secrets (issue 8; config_secrets.cpp) ---
+  // A copy of this config in which every {"$secret": NAME} object is replaced by the secret's value
+  // (a string), for the subsystems that consume values; the original keeps its references, so keep it
+  // for display (Redacted(), config.get). References at a path for which `skip(path)` is true are left
+  // as written (the kernel resolves apps.* and channels.* per app, at spawn). The copy is not
+  // validated again: a string is valid wherever a reference is (the schema's Secret shape).
+  // Error: kNotFound (or the lookup's code) "<path>: <lookup message>" for the first reference that
+  // does not resolve, with data {path, secret, errors: [{path, secret, message}, ...]} listing all.
+  using SecretLookup = std::function<Result<std::string>(std::string_view name)>;
+  Result<Config> WithSecretsResolved(const SecretLookup& lookup,
+                                     const std::function<bool(std::string_view path)>& skip = {}) const;
 
  private:
   explicit Config(json::value root) : root_(std::move(root)) {}

@@ -162,6 +162,8 @@ json::value AppSchema() {
                           {"core", "verified", "community", "untrusted"})},
       {"grants", Strings("Capabilities granted beyond the trust level's policy.")},
       {"denies", Strings("Capabilities withdrawn.")},
+      {"sandboxed", Bool("Force the process sandbox on or off (absent: on for community/untrusted apps, "
+                         "otherwise as the manifest's security.sandboxed asks).")},
       {"env", std::move(env_map)},
   }, false);
 }

@@ -5,6 +5,7 @@
 
 #include "common/secure_compare.h"
 #include "common/http_text.h"
+#include "common/redact.h"
 #include "common/text.h"
 
 #include <boost/asio/co_spawn.hpp>
@@ -112,7 +113,7 @@ BeastResponse JsonResponse(http::status status, const json::value& body, unsigne
   res.set(http::field::content_type, "application/json");
   res.set(http::field::cache_control, "no-store");
   res.keep_alive(keep_alive);
-  res.body() = json::serialize(body);
+  res.body() = Redact(json::serialize(body));
   res.prepare_payload();
   return res;
 }
@@ -159,6 +160,10 @@ class ControlServer::Impl : public std::enable_shared_from_this<Impl> {
   bool OriginAllowed(std::string_view origin) const;
   bool HostAllowed(std::string_view host) const;
   std::function<void(std::unique_ptr<ipc::Transport>)> ipc_handler_;
+  std::function<void(const AuthFailure&)> auth_failure_handler_;
+  void ReportAuthFailure(std::string surface, std::string path, const std::string& remote, std::string reason) {
+    if (auth_failure_handler_) auth_failure_handler_(AuthFailure{std::move(surface), std::move(path), remote, std::move(reason)});
+  }
 
   uint16_t port_ = 0;
   std::map<std::string, ControlHandler, std::less<>> methods_;
@@ -474,6 +479,7 @@ class ChunkedResponder : public HttpResponder {
   asio::awaitable<bool> Write(std::string data) override {
     if (!begun_ || !ok_) co_return false;
     if (data.empty()) co_return true;  // an empty chunk would end the body
+    RedactInPlace(data);  // SSE streams (chat completions) carry model output
     error_code ec;
     stream_.expires_after(timeout_);
     co_await asio::async_write(stream_, http::make_chunk(asio::buffer(data)), Await(ec));
@@ -514,6 +520,12 @@ HttpRequest ToHttpRequest(const BeastRequest& req, const std::string& remote, bo
   return r;
 }
 
+// Bodies worth scanning for secrets: JSON and text (images and fonts are left alone).
+bool IsTextual(std::string_view content_type) {
+  return content_type.starts_with("text/") || content_type.find("json") != std::string_view::npos ||
+         content_type.find("javascript") != std::string_view::npos || content_type.find("xml") != std::string_view::npos;
+}
+
 // `head`: the answer to a HEAD request (headers, the length of the body it would have, no body).
 BeastResponse ToBeastResponse(HttpResponse in, bool keep_alive, bool head) {
   BeastResponse res(static_cast<http::status>(in.status), 11);
@@ -533,6 +545,7 @@ BeastResponse ToBeastResponse(HttpResponse in, bool keep_alive, bool head) {
     return res;
   }
   res.body() = std::move(in.body);
+  if (IsTextual(in.content_type)) RedactInPlace(res.body());  // HTTP API answers, errors, pages
   res.prepare_payload();
   return res;
 }
@@ -678,6 +691,7 @@ asio::awaitable<bool> ControlServer::Impl::ServeHttp(std::shared_ptr<Connection>
   }
   error_code ec;
   if (early) {
+    if (early->result() == http::status::unauthorized) ReportAuthFailure("http", path, c->info.remote, "missing or invalid credentials");
     for (const auto& [name, value] : cors) early->set(name, value);
     stream.expires_after(settings_.handshake_timeout);
     co_await http::async_write(stream, *early, Await(ec));
@@ -694,6 +708,7 @@ asio::awaitable<bool> ControlServer::Impl::ServeHttp(std::shared_ptr<Connection>
     spdlog::error("gateway: {} {} failed: {}", request.method, path, e.what());
     answer = HttpResponse::Error(500, ErrorCode::kInternalError, "handler failed");
   }
+  if (answer.status == 401) ReportAuthFailure("http", path, c->info.remote, "refused by " + path);
   if (!c->open) co_return false;
   if (responder.streaming()) {
     co_await responder.Finish();
@@ -827,6 +842,7 @@ asio::awaitable<void> ControlServer::Impl::RunIpcUpgrade(std::shared_ptr<Connect
   error_code ec;
   if (refusal) {
     spdlog::warn("gateway: refused /ipc from {}", c->info.remote);
+    if (refusal->result() == http::status::unauthorized) ReportAuthFailure("ipc", "/ipc", c->info.remote, "invalid credentials");
     stream.expires_after(settings_.handshake_timeout);
     co_await http::async_write(stream, *refusal, Await(ec));
     CloseConnection(c);
@@ -935,6 +951,9 @@ asio::awaitable<void> ControlServer::Impl::WriteLoop(std::shared_ptr<Impl> /*kee
 
 void ControlServer::Impl::Send(const std::shared_ptr<Connection>& c, Frame frame) {
   if (!c->open || c->close_after_flush) return;
+  // The one exit of every control frame (responses, errors, events, chat streams): no secret value
+  // leaves in clear text, even when an agent or an app echoes one (common/redact.h).
+  if (auto redacted = RedactIfNeeded(*frame)) frame = std::make_shared<const std::string>(std::move(*redacted));
   if (c->send_queue.size() >= settings_.max_send_queue ||
       c->queued_bytes + frame->size() > settings_.max_send_queue_bytes) {
     spdlog::warn("gateway: client {} ({}) is not reading: {} frames ({} bytes) queued; disconnecting", c->info.id,
@@ -988,6 +1007,7 @@ bool ControlServer::Impl::HandleConnect(const std::shared_ptr<Connection>& c, st
   }
   const json::object* params = req->params.if_object();
   if (!CredentialsValid(params ? GetObject(*params, "auth") : nullptr)) {
+    ReportAuthFailure("ws", "/ws", c->info.remote, "invalid credentials");
     RejectAndClose(c, id, "invalid credentials");
     return false;
   }
@@ -1104,6 +1124,10 @@ void ControlServer::AddMethod(std::string name, ControlHandler handler) {
     return;
   }
   impl_->methods_[std::move(name)] = std::move(handler);
+}
+
+void ControlServer::SetAuthFailureHandler(std::function<void(const AuthFailure&)> handler) {
+  impl_->auth_failure_handler_ = std::move(handler);
 }
 
 void ControlServer::SetIpcHandler(std::function<void(std::unique_ptr<ipc::Transport>)> handler) {

@@ -123,6 +123,16 @@ enum class RouteMatch {
 using ControlHandler =
     std::function<asio::awaitable<Result<json::value>>(const ClientInfo&, json::value params)>;
 
+// A refused authentication (issue 8's audit log): a WebSocket connect with missing or wrong
+// credentials, a 401 answer on HTTP (a route's access rule or the handler's own, e.g. /v1/* and
+// /hooks/*), or an /ipc upgrade without the right bearer credentials. Never carries the credential.
+struct AuthFailure {
+  std::string surface;  // "ws" | "http" | "ipc"
+  std::string path;     // the request path ("/ws" for a connect frame)
+  std::string remote;   // "ip:port" of the peer
+  std::string reason;
+};
+
 // Who may call an HTTP route. kAuthenticated requires `Authorization: Bearer <token or password>`
 // (or the cookie `openclaw_auth=<token or password>`, which the Control UI sets so iframes and
 // asset loads carry it) when auth is configured (401 otherwise); with no auth configured it is
@@ -152,6 +162,8 @@ class ControlServer {
   // Accepted connections are handed to `handler` (the kernel's IPC server); until one is set,
   // /ipc answers 503.
   void SetIpcHandler(std::function<void(std::unique_ptr<ipc::Transport>)> handler);
+  // Called on the loop for every AuthFailure (see there); replaces the previous handler.
+  void SetAuthFailureHandler(std::function<void(const AuthFailure&)> handler);
   // Later requests get METHOD_NOT_FOUND; calls already running finish normally.
   void RemoveMethod(std::string_view name);
 

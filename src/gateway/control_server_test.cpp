@@ -2,6 +2,8 @@
 // thread's io_context, clients (ControlClient, a raw WebSocket, raw HTTP) run on the test thread.
 #include "gateway/control_server.h"
 
+#include "common/redact.h"
+
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
@@ -909,6 +911,37 @@ TEST_F(ControlServerTest, TickEventsArriveAtTheInterval) {
   ASSERT_TRUE(e.ok() && e->has_value());
   EXPECT_EQ((**e).at("event"), "tick");
   EXPECT_GT((**e).at("payload").at("ts").to_number<int64_t>(), 0);
+}
+
+// ---- redaction (common/redact.h) -------------------------------------------------------------
+
+TEST_F(ControlServerTest, SecretValuesNeverLeaveInAnswersErrorsEventsOrHttpBodies) {
+  ClearSecretsForTesting();
+  ASSERT_TRUE(AddSecretValue("tok-ABCDEF-123456"));
+  ASSERT_TRUE(AddSecretValue("quote\"d-secret"));
+  StartServer();
+  OnLoop([&] {
+    server_->AddMethod("leak", [](const ClientInfo&, json::value) -> asio::awaitable<Result<json::value>> {
+      co_return MakeError(ErrorCode::kInvalidParams, "bad value tok-ABCDEF-123456");
+    });
+    server_->AddHttpGet("/leak", [] { return json::value(json::object{{"v", "x quote\"d-secret y"}}); });
+  });
+  auto client = MustConnect();
+  ASSERT_TRUE(client);
+  auto echo = client->Call("echo", json::object{{"a", "tok-ABCDEF-123456"}, {"b", "quote\"d-secret!"}, {"c", "fine"}});
+  ASSERT_TRUE(echo.ok()) << echo.error().message;
+  EXPECT_EQ(*echo, (json::object{{"a", "[redacted]"}, {"b", "[redacted]!"}, {"c", "fine"}}));
+  auto err = client->Call("leak", json::object{});
+  ASSERT_FALSE(err.ok());
+  EXPECT_EQ(err.error().message, "bad value [redacted]");
+  OnLoop([&] { server_->Broadcast("chat", json::object{{"delta", "the token is tok-ABCDEF-123456."}}); });
+  auto event = NextEvent(*client, 2s);
+  ASSERT_TRUE(event.ok() && event->has_value());
+  EXPECT_EQ((**event).at("payload").at("delta"), "the token is [redacted].");
+  auto body = HttpGet("127.0.0.1", port_, "/leak");
+  ASSERT_TRUE(body.ok());
+  EXPECT_EQ(ParseJson(body->second).value(), (json::object{{"v", "x [redacted] y"}}));
+  ClearSecretsForTesting();
 }
 
 }  // namespace

@@ -6,12 +6,15 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <spdlog/details/null_mutex.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <iostream>
 
+#include "common/redact.h"
 #include "kernel/app_hook_handler.h"
 #include "kernel/log_buffer.h"
 
@@ -60,7 +63,8 @@ Kernel::Kernel(asio::io_context& io, KernelOptions options, config::Config confi
     : io_(io),
       options_(std::move(options)),
       config_(std::move(config)),
-      bus_(io.get_executor(), ToHookSettings(config_.hooks())) {}
+      bus_(io.get_executor(), ToHookSettings(config_.hooks())),
+      resolved_(config_) {}
 
 Kernel::~Kernel() {
   // Connections call back into the kernel when they close: close them while its state still exists.
@@ -74,19 +78,16 @@ Kernel::~Kernel() {
 
 Status Kernel::Start() {
   started_at_ms_ = NowMs();
-  // Credentials kept in the vault cannot be read before the vault exists; running without them
-  // would silently turn authentication off, so refuse instead.
-  if (auto gw = config_.gateway(); !gw.auth_token_secret.empty() || !gw.auth_password_secret.empty())
-    return MakeError(ErrorCode::kInvalidParams,
-                     "gateway.auth uses {\"$secret\": ...}, which needs the credential vault; "
-                     "set the value directly or through ${ENV} for now");
   LoadPackages();
-  auto pipeline = Pipeline::Open(io_, options_.paths, config_, bus_, *this);
+  // The vault first: the subsystems consume resolved_, the config with its secrets (kernel_vault.cpp).
+  OC_TRY(OpenVault());
+  auto pipeline = Pipeline::Open(io_, options_.paths, resolved_, bus_, *this);
   if (!pipeline.ok()) return pipeline.error();
   pipeline_ = std::move(pipeline).value();
 
-  control_ = std::make_unique<gateway::ControlServer>(io_, ToControlSettings(config_.gateway()));
+  control_ = std::make_unique<gateway::ControlServer>(io_, ToControlSettings(resolved_.gateway()));
   RegisterControlMethods();
+  RegisterVaultMethods();
   RegisterChatMethods();
   RegisterMemoryMethods();
   RegisterHttpApi();
@@ -171,7 +172,16 @@ Status Kernel::Reload() {
       for (const auto& e : errs->as_array())
         spdlog::error("  {}: {}", json::value_to<std::string>(e.at("path")),
                       json::value_to<std::string>(e.at("message")));
+    AuditConfigRejected(fresh.error());  // kernel_audit.cpp
     return fresh.error();
+  }
+  // {"$secret"} values for the subsystems; a missing secret refuses the reload like an invalid file.
+  if (!vault_ && !config::FindSecretRefs(fresh->root()).empty()) (void)TryOpenVault(false);
+  auto resolved = ResolveConfig(*fresh);
+  if (!resolved.ok()) {
+    spdlog::error("config reload refused, keeping the running config: {}", resolved.error().message);
+    AuditConfigRejected(resolved.error());  // kernel_audit.cpp
+    return resolved.error();
   }
   // The gateway's listener and auth, and the IPC socket, are set up once: say so instead of
   // silently keeping the old values.
@@ -181,9 +191,12 @@ Status Kernel::Reload() {
     if ((before == nullptr) != (after == nullptr) || (before && *before != *after))
       spdlog::warn("config: changes to {}.* take effect after a kernel restart", section);
   }
+  AuditConfigChanged(config_.root(), fresh->root());  // kernel_audit.cpp
   config_ = std::move(fresh).value();
+  resolved_ = std::move(resolved).value();
+  RefreshRedaction();
   bus_.UpdateSettings(ToHookSettings(config_.hooks()));
-  if (pipeline_) pipeline_->Reconfigure(config_);
+  if (pipeline_) pipeline_->Reconfigure(resolved_);
   ReapplyGrants();
   if (supervisor_) supervisor_->UpdateSettings(ToSupervisorSettings(config_.supervisor()));
   NotifyConfigWatchers();
@@ -193,11 +206,15 @@ Status Kernel::Reload() {
     if (pkg.manifest.type != registry::PackageType::kApp || !supervisor_) continue;
     auto st = supervisor_->Get(pkg.manifest.id);
     if (!st) continue;
-    if (auto spec = BuildSpec(pkg); spec.ok()) supervisor_->Add(std::move(spec).value());
+    bool startable = false;
+    if (auto spec = BuildSpec(pkg); spec.ok()) {
+      startable = !spec->unstartable;
+      supervisor_->Add(std::move(spec).value());
+    }
     bool enabled = AppEnabled(pkg);
-    // An app refused for its config section starts once the section is fixed.
-    bool config_fixed = st->state == supervisor::AppState::kError && st->last_error &&
-                        st->last_error->rfind("config:", 0) == 0 && !AppConfigProblem(pkg);
+    // An app refused for its config section (or a missing secret) starts once that is fixed.
+    bool config_fixed = st->state == supervisor::AppState::kError && st->last_error && startable &&
+                        (st->last_error->rfind("config:", 0) == 0 || st->last_error->rfind("vault:", 0) == 0);
     if (enabled && (st->state == supervisor::AppState::kStopped || config_fixed)) {
       (void)supervisor_->Start(pkg.manifest.id);
     } else if (!enabled && st->state != supervisor::AppState::kStopped) {  // also cancels a pending restart
@@ -242,6 +259,36 @@ void Kernel::OnExited(std::string_view app_id) {
 
 namespace {
 
+// Passes every log line through the redaction list (common/redact.h) before the real sinks see it,
+// so no secret value reaches the console, kernel.log or the logs.tail buffer. Only the message
+// text can carry a secret (time, level and logger name are ours).
+class RedactingSink : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
+ public:
+  explicit RedactingSink(std::vector<spdlog::sink_ptr> sinks) : sinks_(std::move(sinks)) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    auto redacted = RedactIfNeeded(std::string_view(msg.payload.data(), msg.payload.size()));
+    spdlog::details::log_msg copy = msg;
+    if (redacted) copy.payload = spdlog::string_view_t(redacted->data(), redacted->size());
+    for (auto& sink : sinks_)
+      if (sink->should_log(copy.level)) sink->log(copy);
+  }
+  void flush_() override {
+    for (auto& sink : sinks_) sink->flush();
+  }
+  // The logger's pattern is the real sinks' (as when they were the logger's own).
+  void set_pattern_(const std::string& pattern) override {
+    for (auto& sink : sinks_) sink->set_pattern(pattern);
+  }
+  void set_formatter_(std::unique_ptr<spdlog::formatter> formatter) override {
+    for (auto& sink : sinks_) sink->set_formatter(formatter->clone());
+  }
+
+ private:
+  std::vector<spdlog::sink_ptr> sinks_;
+};
+
 void SetUpLogging(const config::Paths& paths, const config::Config& cfg, bool verbose) {
   std::vector<spdlog::sink_ptr> sinks;
   auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
@@ -256,7 +303,8 @@ void SetUpLogging(const config::Paths& paths, const config::Config& cfg, bool ve
     std::cerr << "openclaw: cannot open kernel log: " << e.what() << "\n";
   }
   sinks.push_back(KernelLogBuffer());
-  auto logger = std::make_shared<spdlog::logger>("kernel", sinks.begin(), sinks.end());
+  // One sink in front of the others: the redaction runs once per line, whatever the sink count.
+  auto logger = std::make_shared<spdlog::logger>("kernel", std::make_shared<RedactingSink>(std::move(sinks)));
   logger->set_level(verbose ? spdlog::level::debug : spdlog::level::from_str(logging.level));
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   logger->flush_on(spdlog::level::info);
@@ -290,7 +338,9 @@ int RunGateway(const config::Paths& paths, const fs::path& shipped_packages, boo
   Kernel kernel(io, KernelOptions{paths, shipped_packages}, std::move(cfg).value());
   if (Status s = kernel.Start(); !s.ok()) {
     spdlog::error("kernel failed to start: {}", s.error().message);
-    return 1;
+    // A config the vault cannot satisfy is a config error (SPEC §14: exit 2).
+    const auto* data = s.error().data.if_object();
+    return data && data->contains("configError") ? 2 : 1;
   }
 
   asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);

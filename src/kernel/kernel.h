@@ -23,6 +23,7 @@
 #include "registry/capabilities.h"
 #include "registry/packages.h"
 #include "supervisor/supervisor.h"
+#include "vault/vault.h"
 
 namespace oc::kernel {
 
@@ -142,8 +143,11 @@ class Kernel : public ipc::Dispatcher, public supervisor::Observer, public Pipel
   json::value AppConfigSection(const registry::Package& pkg) const;
   // "config: <path>: <message>; ..." when the section fails the manifest's configSchema.
   std::optional<std::string> AppConfigProblem(const registry::Package& pkg) const;
-  // Variables of resources.env whose value comes from a configSchema property marked "x-env".
-  void AddConfigEnv(const registry::Package& pkg, std::map<std::string, std::string>& env) const;
+  // Variables of resources.env whose value comes from a configSchema property marked "x-env": plain
+  // strings go to `env`; {"$secret": NAME} values to `secrets` (variable -> {absolute path, NAME}),
+  // resolved from the vault at spawn (kernel_vault.cpp).
+  void AddConfigEnv(const registry::Package& pkg, std::map<std::string, std::string>& env,
+                    std::map<std::string, config::SecretRef>& secrets) const;
   // <home>/apps/<id with '/' → '_'>, created 0700.
   Result<std::filesystem::path> AppDataDir(const registry::Package& pkg) const;
   // `value` (read at `path` inside section `section_root`) with the manifest's defaults filled in.
@@ -230,6 +234,64 @@ class Kernel : public ipc::Dispatcher, public supervisor::Observer, public Pipel
   const registry::Package* RoutePackage(std::string_view short_name) const;
   std::set<std::pair<std::string, std::string>> app_routes_;  // (app id, route) registered by a live app
   std::map<std::string, json::value> canvas_state_;  // agent id → its last `canvas` event
+  // --- kernel_audit.cpp ---
+ public:
+  // Top-level config keys whose values differ, one level down inside sections ("gateway.port",
+  // "apps.<id>"); never values. Sorted.
+  static std::vector<std::string> ChangedConfigPaths(const json::value& before, const json::value& after);
+
+ private:
+  // Appends one row to the audit log (state.db, audit::Record). A failed write is logged, never
+  // fatal; before the database is open it records nothing. Never pass a secret value in `detail`.
+  void Audit(std::string kind, std::string actor, std::string subject, std::string outcome = "ok",
+             json::object detail = {});
+  // The audit rows of an app's IPC call once answered: app.register / app.register_refused /
+  // capability.granted for app.register, capability.denied for refusals (errors CAPABILITY_DENIED
+  // or FORBIDDEN, capability.register {granted:false}, hook.subscribe with denied hooks).
+  void AuditIpcAnswer(const ipc::Connection& conn, std::string_view method, const json::value& params,
+                      const Result<json::value>& answer);
+  void AuditApprovalRequested(const tools::ApprovalRequest& r);
+  void AuditApprovalResolved(const json::value& resolution);
+  // config.changed {paths} (nothing when no value changed) / config.rejected {paths of the errors}.
+  void AuditConfigChanged(const json::value& before, const json::value& after);
+  void AuditConfigRejected(const Error& error);
+  // audit.list on the control plane, and auth.failed rows from the gateway.
+  void RegisterAuditMethods();
+  // --- kernel_vault.cpp: the vault, {"$secret"} resolution, secrets to apps, the redaction list ---
+ public:
+  // The config the subsystems consume: config() with every {"$secret": NAME} outside apps.* and
+  // channels.* replaced by its value (those two are resolved per app, at spawn). Never show it.
+  const config::Config& effective_config() const { return resolved_; }
+
+ private:
+  // At Start: opens the vault (its own handle on state.db: the pipeline opens the database only with
+  // the resolved config) and resolves config_ into resolved_. A config that references a secret
+  // refuses to start when the vault cannot open or a kernel-consumed secret is missing (error data
+  // {"configError": true}: exit 2); without references a vault that does not open is a warning.
+  Status OpenVault();
+  // Opens vault_ when it is not open yet; `create`: make a key when no vault exists yet.
+  Status TryOpenVault(bool create);
+  // config_-like `written` with the kernel-consumed secrets resolved (see effective_config()).
+  Result<config::Config> ResolveConfig(const config::Config& written);
+  // A secret's value; kNotFound 'no secret "NAME" in the vault; add it with `openclaw vault set NAME`',
+  // or the reason the vault is not open.
+  Result<std::string> LookupSecret(std::string_view name) const;
+  // Adds to the process-wide redaction list (common/redact.h): every vault value and the plain values
+  // of secret-looking config keys (AddAppEnv adds what it hands apps: x-env values, vault secrets).
+  void RefreshRedaction();
+  // The resources.env variables of `pkg` (SPEC §5.2 order: apps.<id>.env — plain or {"$secret"} —,
+  // x-env keys of its config section, the vault by the variable's name (core/verified apps only),
+  // the kernel's environment). Each vault read is audited (vault.get). Returns the problem
+  // ("vault: no secret \"NAME\" (apps.<id>.env.VAR)...") when a referenced secret is missing.
+  std::optional<std::string> AddAppEnv(const registry::Package& pkg, std::map<std::string, std::string>& env) const;
+  // vault.reload: re-reads the vault into the redaction list; apps that failed for a missing secret
+  // get a new spec and start when enabled.
+  void RegisterVaultMethods();
+  void RetryAppsMissingSecrets();
+  std::unique_ptr<store::Database> vault_db_;
+  std::unique_ptr<vault::Vault> vault_;
+  std::string vault_problem_;  // why vault_ is null (empty when no vault exists)
+  config::Config resolved_;
 };
 
 // Runs `openclaw gateway`: loads config, starts the kernel, serves until SIGTERM/SIGINT.

@@ -25,10 +25,12 @@ void Kernel::RegisterAgentMethods() {
   tools::ApprovalBroker& approvals = pipeline_->approvals();
   approvals.on_requested = [this](const tools::ApprovalRequest& r) {
     spdlog::info("approval {} requested: {} (agent {}, session {})", r.id, r.command, r.agent_id, r.session_key);
+    AuditApprovalRequested(r);
     BroadcastEvent("approval", json::object{{"phase", "requested"}, {"request", tools::ApprovalToJson(r)}});
   };
   approvals.on_resolved = [this](const json::value& resolution) {
     spdlog::info("approval resolved: {}", json::serialize(resolution));
+    AuditApprovalResolved(resolution);
     json::object e = resolution.is_object() ? resolution.as_object() : json::object();
     e["phase"] = "resolved";
     BroadcastEvent("approval", std::move(e));

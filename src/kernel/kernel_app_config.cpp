@@ -13,7 +13,7 @@ namespace fs = std::filesystem;
 namespace {
 
 // Keys of apps.<id> that the kernel reads itself (config_schema.cpp AppSchema); the rest is the app's.
-constexpr std::string_view kKernelAppKeys[] = {"enabled", "trustLevel", "grants", "denies", "env"};
+constexpr std::string_view kKernelAppKeys[] = {"enabled", "trustLevel", "grants", "denies", "env", "sandboxed"};
 
 // Every property path of `schema` whose property carries "x-env": "VAR", as (dotted path, VAR).
 void CollectEnvKeys(const json::value& schema, const std::string& prefix,
@@ -61,7 +61,8 @@ std::optional<std::string> Kernel::AppConfigProblem(const registry::Package& pkg
   return text;
 }
 
-void Kernel::AddConfigEnv(const registry::Package& pkg, std::map<std::string, std::string>& env) const {
+void Kernel::AddConfigEnv(const registry::Package& pkg, std::map<std::string, std::string>& env,
+                          std::map<std::string, config::SecretRef>& secrets) const {
   std::vector<std::pair<std::string, std::string>> keys;
   CollectEnvKeys(pkg.manifest.config_schema, "", keys);
   if (keys.empty()) return;
@@ -73,7 +74,12 @@ void Kernel::AddConfigEnv(const registry::Package& pkg, std::map<std::string, st
       continue;
     }
     const json::value* v = FindPath(section, path);
-    if (v && v->is_string() && !v->as_string().empty()) env[var] = std::string(v->as_string());
+    if (v && v->is_string() && !v->as_string().empty()) {
+      env[var] = std::string(v->as_string());
+    } else if (auto refs = v ? config::FindSecretRefs(*v, JoinPath(SectionPath(pkg), path)) : std::vector<config::SecretRef>{};
+               refs.size() == 1 && refs.front().path == JoinPath(SectionPath(pkg), path)) {
+      secrets[var] = std::move(refs.front());  // {"$secret": NAME}: resolved at spawn
+    }
   }
 }
 

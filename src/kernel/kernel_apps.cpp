@@ -45,7 +45,29 @@ registry::Grants Kernel::GrantsOf(const registry::Package& pkg, bool external) c
   return registry::ComputeGrants(pkg.manifest, TrustOf(pkg, external), app.grants, app.denies);
 }
 
-// SPEC §5.2: the environment is built, not inherited.
+namespace {
+// A resources.fs path of the manifest: "~" and "~/x" are under HOME, relative paths under the
+// package directory.
+fs::path ResolveFsPath(const std::string& entry, const fs::path& package_dir, const std::string& home) {
+  if (entry == "~" || entry.rfind("~/", 0) == 0) {
+    if (home.empty()) return {};  // no HOME: the entry names nothing
+    return (fs::path(home) / entry.substr(entry.size() > 1 ? 2 : 1)).lexically_normal();
+  }
+  fs::path p(entry);
+  return (p.is_absolute() ? p : package_dir / p).lexically_normal();
+}
+
+// SPEC §3: the sandbox is on for community/untrusted apps; for core/verified only when the
+// manifest asks (security.sandboxed). apps.<id>.sandboxed (bool) is the user's explicit override.
+bool SandboxWanted(const registry::Package& pkg, registry::TrustLevel trust, const json::value& app_raw) {
+  if (const json::object* o = app_raw.if_object())
+    if (auto forced = GetBool(*o, "sandboxed")) return *forced;
+  return trust == registry::TrustLevel::kCommunity || trust == registry::TrustLevel::kUntrusted ||
+         pkg.manifest.sandboxed;
+}
+}  // namespace
+
+// SPEC §5.2: the environment is built, not inherited. SPEC §5.5: the sandbox.
 Result<supervisor::AppSpec> Kernel::BuildSpec(const registry::Package& pkg) const {
   supervisor::AppSpec spec;
   spec.id = pkg.manifest.id;
@@ -59,20 +81,23 @@ Result<supervisor::AppSpec> Kernel::BuildSpec(const registry::Package& pkg) cons
   for (const char* name : {"PATH", "HOME", "LANG", "TZ"})
     if (const char* v = std::getenv(name)) spec.env[name] = v;
   if (!spec.env.count("PATH")) spec.env["PATH"] = "/usr/local/bin:/usr/bin:/bin";
-  auto app = config_.app(pkg.manifest.id);
-  std::map<std::string, std::string> from_config;  // secrets of the app's section (x-env), see kernel_app_config.cpp
-  AddConfigEnv(pkg, from_config);
-  for (const auto& name : pkg.manifest.env) {
-    if (auto it = app.env.find(name); it != app.env.end())
-      spec.env[name] = it->second;
-    else if (auto c = from_config.find(name); c != from_config.end())
-      spec.env[name] = c->second;
-    else if (const char* v = std::getenv(name.c_str()))
-      spec.env[name] = v;
-  }
+  // resources.env: apps.<id>.env, the vault, the kernel's environment (kernel_vault.cpp).
+  std::optional<std::string> env_problem = AddAppEnv(pkg, spec.env);
   OC_ASSIGN(fs::path data_dir, AppDataDir(pkg));
   spec.env["OPENCLAWOS_APP_DATA"] = data_dir.string();
   spec.unstartable = AppConfigProblem(pkg);
+  spec.sandbox.enabled = SandboxWanted(pkg, TrustOf(pkg), config_.app(pkg.manifest.id).raw);
+  if (spec.sandbox.enabled) {
+    const std::string home = spec.env.count("HOME") ? spec.env["HOME"] : std::string();
+    for (const auto& entry : pkg.manifest.fs_read)
+      if (auto p = ResolveFsPath(entry, pkg.dir, home); !p.empty()) spec.sandbox.read_paths.push_back(p);
+    for (const auto& entry : pkg.manifest.fs_write)
+      if (auto p = ResolveFsPath(entry, pkg.dir, home); !p.empty()) spec.sandbox.write_paths.push_back(p);
+    spec.sandbox.write_paths.push_back(data_dir);
+    spec.sandbox.network = !pkg.manifest.network_hosts.empty();
+    spec.sandbox.tmp_dir = data_dir / "tmp";
+  }
+  if (!spec.unstartable) spec.unstartable = std::move(env_problem);
   spec.limits.max_memory_bytes = pkg.manifest.limits.max_memory_bytes;
   spec.limits.cpu_shares = pkg.manifest.limits.cpu_shares;
   spec.limits.max_fds = pkg.manifest.limits.max_fds;

@@ -88,6 +88,7 @@ json::value Kernel::StatusJson() const {
 void Kernel::RegisterControlMethods() {
   RegisterPipelineMethods();
   RegisterAgentMethods();
+  RegisterAuditMethods();  // kernel_audit.cpp
   using Params = json::value;
   using Client = gateway::ClientInfo;
   auto& c = *control_;

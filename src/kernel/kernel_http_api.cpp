@@ -245,10 +245,9 @@ HttpResponse HttpApi::Models(const HttpRequest& request) const {
 }
 
 std::optional<HttpResponse> HttpApi::HookGate(const HttpRequest& request) const {
-  const config::GatewaySettings gw = kernel_.config().gateway();
+  // effective_config(): a {"$secret"} token is resolved from the vault (kernel_vault.cpp).
+  const config::GatewaySettings gw = kernel_.effective_config().gateway();
   if (gw.webhook_token.empty()) {
-    if (!gw.webhook_token_secret.empty())
-      return HookAnswer(503, "gateway.webhooks.token is a vault reference, which the gateway cannot read yet");
     return HttpResponse::Error(404, ErrorCode::kNotFound, "no route for " + request.path);  // webhooks are off
   }
   if (request.method != "POST") {

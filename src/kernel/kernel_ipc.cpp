@@ -38,7 +38,9 @@ Error Refuse(ErrorCode code, std::string message) { return MakeError(code, std::
 std::optional<Result<json::value>> Kernel::HandleNow(const std::shared_ptr<ipc::Connection>& conn,
                                                     const protocol::MethodSpec& method,
                                                     const protocol::Frame& request) {
-  return HandleIpc(conn, method, request);
+  auto answer = HandleIpc(conn, method, request);
+  AuditIpcAnswer(*conn, method.name, request.params, answer);  // kernel_audit.cpp
+  return answer;
 }
 
 // The flat command table of the app→kernel methods.

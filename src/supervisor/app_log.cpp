@@ -11,7 +11,18 @@
 #include <cstring>
 #include <system_error>
 
+#include "common/redact.h"
+
 namespace oc::supervisor::internal {
+namespace {
+// Captured output is redacted before anything stores or shows it (the ring behind apps.logs, the
+// log file): an app that prints a secret it was handed shows "[redacted]" instead. A secret cut in
+// two by the kMaxLineBytes split is not recognised in either piece.
+void EmitRedacted(const LineReader::LineFn& on_line, std::string& line) {
+  RedactInPlace(line);
+  on_line(line);
+}
+}  // namespace
 
 void LogRing::Push(std::string line) {
   if (capacity_ == 0) return;
@@ -118,7 +129,7 @@ void LineReader::ReadMore() {
           return;
         }
         // EOF (all writers gone) or a read error: deliver the unterminated rest and stop.
-        if (!self->partial_.empty() && self->on_line_) self->on_line_(self->partial_);
+        if (!self->partial_.empty() && self->on_line_) EmitRedacted(self->on_line_, self->partial_);
         self->partial_.clear();
         self->Close();
       });
@@ -132,7 +143,7 @@ void LineReader::Consume(std::string_view data) {
     if (take > room) {
       partial_.append(data.substr(0, room));
       data.remove_prefix(room);
-      on_line_(partial_);
+      EmitRedacted(on_line_, partial_);
       partial_.clear();
       continue;
     }
@@ -140,7 +151,7 @@ void LineReader::Consume(std::string_view data) {
     if (nl == std::string_view::npos) return;
     data.remove_prefix(nl + 1);
     if (!partial_.empty() && partial_.back() == '\r') partial_.pop_back();
-    on_line_(partial_);
+    EmitRedacted(on_line_, partial_);
     partial_.clear();
   }
 }

@@ -1,5 +1,7 @@
 #include "supervisor/limits.h"
 
+#include "supervisor/sandbox.h"
+
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -162,7 +164,9 @@ LimitPlan::~LimitPlan() {
 }
 
 json::object NoEnforcement() {
-  return {{"memory", "none"}, {"fds", "none"}, {"cpu", "none"}, {"sandbox", "none"}};
+  json::object none{{"memory", "none"}, {"fds", "none"}, {"cpu", "none"}};
+  for (const auto& [key, value] : NoSandboxEnforcement()) none[key] = value;
+  return none;
 }
 
 int64_t CpuSharesToWeight(int64_t shares) {

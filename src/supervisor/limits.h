@@ -20,7 +20,7 @@ struct LimitPlan {
   std::optional<int> nice;                // setpriority(PRIO_PROCESS, 0, nice)
   std::filesystem::path cgroup_dir;       // empty: the child stays in the kernel's cgroup
   int cgroup_procs_fd = -1;               // <cgroup_dir>/cgroup.procs; the child writes "0"
-  json::object enforcement;               // {"memory","fds","cpu","sandbox"}
+  json::object enforcement;               // NoEnforcement() with memory/fds/cpu filled in
 
   LimitPlan() = default;
   LimitPlan(LimitPlan&& other) noexcept;
@@ -28,7 +28,8 @@ struct LimitPlan {
   ~LimitPlan();
 };
 
-// {"memory":"none","fds":"none","cpu":"none","sandbox":"none"}.
+// {"memory":"none","fds":"none","cpu":"none"} + NoSandboxEnforcement() (sandbox.h): every key of
+// AppStatus::enforcement.
 json::object NoEnforcement();
 
 // Per resource: maxMemory -> cgroup v2 memory.max in <own cgroup>/openclawos-<app> when the memory

@@ -1,10 +1,13 @@
 #include "supervisor/spawn.h"
 
 #include <fcntl.h>
+#include <linux/seccomp.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,8 +28,13 @@ enum class ChildStep : int {
   kRlimitNofile,
   kRlimitAs,
   kNice,
+  kRlimitCore,
+  kNetworkNamespace,  // fatal only when the user-namespace maps cannot be written
   kChdir,
   kStdio,
+  kNoNewPrivs,
+  kLandlock,
+  kSeccomp,
   kExec
 };
 
@@ -44,19 +52,32 @@ const char* StepName(ChildStep step) {
       return "setrlimit(RLIMIT_AS)";
     case ChildStep::kNice:
       return "setpriority";
+    case ChildStep::kRlimitCore:
+      return "setrlimit(RLIMIT_CORE)";
+    case ChildStep::kNetworkNamespace:
+      return "sandbox: writing the user namespace's uid/gid maps";
     case ChildStep::kChdir:
       return "chdir";
     case ChildStep::kStdio:
       return "redirecting stdio";
+    case ChildStep::kNoNewPrivs:
+      return "sandbox: prctl(PR_SET_NO_NEW_PRIVS)";
+    case ChildStep::kLandlock:
+      return "sandbox: landlock_restrict_self";
+    case ChildStep::kSeccomp:
+      return "sandbox: installing the seccomp filter";
     case ChildStep::kExec:
       return "exec";
   }
   return "?";
 }
 
+// A fatal report ends the child; a non-fatal one tells the parent what was achieved (the only one:
+// kNetworkNamespace = the child has a private network namespace).
 struct ChildReport {
   ChildStep step;
   int error;
+  bool fatal;
 };
 
 // Everything the child needs, as plain data built before fork.
@@ -73,13 +94,62 @@ struct ChildPlan {
   rlim_t nofile, address_space;
   int nice;
   int max_fd;  // for the close() loop when close_range is unavailable
+  // The sandbox (SandboxPlan).
+  bool sandboxed;  // PR_SET_NO_NEW_PRIVS
+  bool core_off;
+  bool private_network;
+  const char* uid_map;
+  const char* gid_map;
+  int landlock_fd;  // -1: none
+  bool seccomp_on;
+  struct sock_fprog seccomp;
 };
 
 [[noreturn]] void ChildFail(const ChildPlan& plan, ChildStep step) {
-  ChildReport report{step, errno};
+  ChildReport report{step, errno, true};
   ssize_t ignored = ::write(plan.report_fd, &report, sizeof report);
   (void)ignored;
   ::_exit(127);
+}
+
+void ChildNote(const ChildPlan& plan, ChildStep step) {
+  ChildReport report{step, 0, false};
+  ssize_t ignored = ::write(plan.report_fd, &report, sizeof report);
+  (void)ignored;
+}
+
+bool WriteProcFile(const char* path, const char* text) {
+  int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  size_t len = ::strlen(text);
+  bool ok = ::write(fd, text, len) == static_cast<ssize_t>(len);
+  ::close(fd);
+  return ok;
+}
+
+// A private network namespace: directly (root), else inside a new user namespace with identity
+// maps. Neither available is not an error (the seccomp filter still keeps the app to AF_UNIX).
+void EnterNetworkNamespace(const ChildPlan& plan) {
+  bool done = ::unshare(CLONE_NEWNET) == 0;
+  if (!done && ::unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0) {
+    if (!WriteProcFile("/proc/self/setgroups", "deny") ||
+        !WriteProcFile("/proc/self/gid_map", plan.gid_map) ||
+        !WriteProcFile("/proc/self/uid_map", plan.uid_map)) {
+      ChildFail(plan, ChildStep::kNetworkNamespace);
+    }
+    done = true;
+  }
+  if (done) ChildNote(plan, ChildStep::kNetworkNamespace);
+}
+
+// no_new_privs, Landlock, seccomp — in that order (both need no_new_privs without CAP_SYS_ADMIN).
+void RestrictSelf(const ChildPlan& plan) {
+  if (!plan.sandboxed) return;
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) ChildFail(plan, ChildStep::kNoNewPrivs);
+  if (plan.landlock_fd >= 0 && ::syscall(SYS_landlock_restrict_self, plan.landlock_fd, 0U) != 0)
+    ChildFail(plan, ChildStep::kLandlock);
+  if (plan.seccomp_on && ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &plan.seccomp, 0, 0) != 0)
+    ChildFail(plan, ChildStep::kSeccomp);
 }
 
 bool SetLimit(int resource, rlim_t value) {
@@ -126,10 +196,13 @@ void CloseFrom(int first, int last, int max_fd) {
     ChildFail(plan, ChildStep::kRlimitAs);
   if (plan.set_nice && ::setpriority(PRIO_PROCESS, 0, plan.nice) < 0)
     ChildFail(plan, ChildStep::kNice);
+  if (plan.core_off && !SetLimit(RLIMIT_CORE, 0)) ChildFail(plan, ChildStep::kRlimitCore);
+  if (plan.private_network) EnterNetworkNamespace(plan);
   if (::chdir(plan.dir) < 0) ChildFail(plan, ChildStep::kChdir);
   if (!MoveFd(plan.stdin_fd, 0) || !MoveFd(plan.stdout_fd, 1) || !MoveFd(plan.stderr_fd, 2)) {
     ChildFail(plan, ChildStep::kStdio);
   }
+  RestrictSelf(plan);
   // Every other fd goes, except the report pipe (CLOEXEC: closed by a successful exec).
   CloseFrom(3, plan.report_fd - 1, plan.max_fd);
   CloseFrom(plan.report_fd + 1, INT_MAX, plan.max_fd);
@@ -191,14 +264,16 @@ Error ChildError(const SpawnRequest& request, const ChildReport& report) {
   return MakeError(ErrorCode::kInternalError, "spawn failed: " + detail + ": " + reason);
 }
 
-// Waits for the report pipe: EOF means exec succeeded; a report means the child failed and exits.
-std::optional<ChildReport> ReadReport(int fd) {
+// Waits for the report pipe: EOF means exec succeeded; a fatal report means the child failed and
+// exits. Non-fatal reports on the way are collected into `child`.
+std::optional<ChildReport> ReadReport(int fd, SpawnedChild& child) {
   ChildReport report{};
   for (;;) {
     ssize_t n = ::read(fd, &report, sizeof report);
     if (n < 0 && errno == EINTR) continue;
-    if (n == static_cast<ssize_t>(sizeof report)) return report;
-    return std::nullopt;
+    if (n != static_cast<ssize_t>(sizeof report)) return std::nullopt;
+    if (report.fatal) return report;
+    if (report.step == ChildStep::kNetworkNamespace) child.network_namespace = true;
   }
 }
 
@@ -251,6 +326,18 @@ Result<SpawnedChild> SpawnChild(const SpawnRequest& request) {
   plan.address_space = plan.set_as ? *limits->address_space : 0;
   plan.set_nice = limits && limits->nice;
   plan.nice = plan.set_nice ? *limits->nice : 0;
+  const SandboxPlan* sandbox = request.sandbox;
+  plan.sandboxed = sandbox && sandbox->enabled;
+  plan.core_off = plan.sandboxed && sandbox->core_dumps_off;
+  plan.private_network = plan.sandboxed && sandbox->private_network;
+  plan.uid_map = plan.sandboxed ? sandbox->uid_map.c_str() : "";
+  plan.gid_map = plan.sandboxed ? sandbox->gid_map.c_str() : "";
+  plan.landlock_fd = plan.sandboxed ? sandbox->landlock_fd : -1;
+  plan.seccomp_on = plan.sandboxed && !sandbox->seccomp.empty();
+  if (plan.seccomp_on) {
+    plan.seccomp.len = static_cast<unsigned short>(sandbox->seccomp.size());
+    plan.seccomp.filter = const_cast<sock_filter*>(sandbox->seccomp.data());
+  }
   plan.max_fd = nofile.rlim_cur == RLIM_INFINITY || nofile.rlim_cur > 1048576
                     ? 1048576
                     : static_cast<int>(nofile.rlim_cur);
@@ -273,11 +360,11 @@ Result<SpawnedChild> SpawnChild(const SpawnRequest& request) {
   fds.Close(report[1]);
   fds.Close(devnull);
   // Blocks only until the child's execve: the pipe is CLOEXEC, so success reads EOF.
-  if (auto failure = ReadReport(report[0])) {
+  SpawnedChild child;
+  if (auto failure = ReadReport(report[0], child)) {
     ReapNow(pid);
     return ChildError(request, *failure);
   }
-  SpawnedChild child;
   child.pid = pid;
   child.stdout_fd = fds.Release(out[0]);
   child.stderr_fd = fds.Release(err[0]);

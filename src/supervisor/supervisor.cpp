@@ -21,6 +21,7 @@
 #include "supervisor/app_log.h"
 #include "supervisor/limits.h"
 #include "supervisor/proc_stats.h"
+#include "supervisor/sandbox.h"
 #include "supervisor/spawn.h"
 
 // State machine, one row per event (anything not listed is ignored):
@@ -293,8 +294,15 @@ void Supervisor::Spawn(const AppPtr& app) {
   if (!token.ok()) return HandleFailure(app, token.error().message);
   app->token = *token;
 
+  auto sandbox = internal::PlanSandbox(app->spec);
+  if (!sandbox.ok()) {
+    spdlog::warn("supervisor: cannot start {}: {}", app->spec.id, sandbox.error().message);
+    return HandleFailure(app, sandbox.error().message);
+  }
   internal::LimitPlan limits = internal::PlanLimits(app->spec.id, app->spec.limits);
-  internal::SpawnRequest request{app->spec.executable, app->spec.dir, app->spec.env, &limits};
+  internal::SpawnRequest request{app->spec.executable, app->spec.dir, app->spec.env, &limits,
+                                 &*sandbox};
+  for (const auto& [name, value] : sandbox->env) request.env[name] = value;
   request.env["OPENCLAWOS_SOCKET"] = socket_path_.string();
   request.env["OPENCLAWOS_APP_ID"] = app->spec.id;
   request.env["OPENCLAWOS_APP_TOKEN"] = app->token;
@@ -311,6 +319,7 @@ void Supervisor::Spawn(const AppPtr& app) {
   app->cpu.Reset(Clock::now());
   app->cgroup_dir = limits.cgroup_dir;
   app->enforcement = limits.enforcement;
+  internal::FinishEnforcement(*sandbox, child->network_namespace, app->enforcement);
   std::erase_if(app->readers, [](const auto& weak) { return weak.expired(); });
   StartReader(app, child->stdout_fd);
   StartReader(app, child->stderr_fd);

@@ -113,7 +113,9 @@ struct AppStatus {
   std::optional<double> cpu_percent;        // since the previous List()/Get() (or the spawn)
   // What is actually applied to the running process ("none" for everything when not running):
   // {"memory":"cgroup"|"rlimit_as"|"none","fds":"rlimit"|"none","cpu":"cgroup"|"nice"|"none",
-  //  "sandbox":"none"}
+  //  "sandbox":"on"|"none","noNewPrivs":"on"|"none","seccomp":"filter"|"none",
+  //  "landlock":"abi<N>"|"unsupported"|"none","network":"netns"|"unix-only"|"host"|"none",
+  //  "tmp":"private"|"none"} (sandbox.h)
   json::object enforcement;
 
   // {packageId, state, pid?, startedAt?, restartCount, lastHeartbeat?, lastError?,

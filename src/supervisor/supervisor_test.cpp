@@ -273,8 +273,9 @@ TEST_F(SupervisorSpawnTest, NoLimitsMeansNoEnforcement) {
   StartScript("free", R"SH(echo "NOFILE=$(ulimit -n)"; exec sleep 30)SH");
   ASSERT_TRUE(WaitForLog("free", "NOFILE="));
   json::object e = sup_->Get("free")->enforcement;
-  EXPECT_EQ(
-      e, (json::object{{"memory", "none"}, {"fds", "none"}, {"cpu", "none"}, {"sandbox", "none"}}));
+  EXPECT_EQ(e, (json::object{{"memory", "none"}, {"fds", "none"}, {"cpu", "none"}, {"sandbox", "none"},
+                             {"noNewPrivs", "none"}, {"seccomp", "none"}, {"landlock", "none"},
+                             {"network", "none"}, {"tmp", "none"}}));
   struct rlimit own {};
   ::getrlimit(RLIMIT_NOFILE, &own);
   EXPECT_EQ(LogValue("free", "NOFILE="), std::to_string(own.rlim_cur));

@@ -280,7 +280,7 @@ class HeartbeatTest(PipelineTest):
         with open(os.path.join(k.home, "workspace", "HEARTBEAT.md"), "w") as f:
             f.write("# Heartbeat\n- Remind the user to water the plants on Sundays.\n")
         self.llm.script({"content": "HEARTBEAT_OK"}, {"content": "Reminder: water the plants."})
-        self.logs = {"test-channel-alpha": os.path.join(k.home, "alpha.jsonl")}
+        self.logs = {"test-channel-alpha": os.path.join(k.home, "apps", "test-channel-alpha", "deliveries.jsonl")}
         k.config.setdefault("apps", {})["test-channel-alpha"] = {"env": {"TEST_CHANNEL_LOG": self.logs["test-channel-alpha"]}}
         k.write_config()
         from test_pipeline import ALPHA
@@ -308,7 +308,7 @@ class ExtensionTest(PipelineTest):
     def test_verified_packages_load_and_work(self):
         k = Kernel(self.config())
         self.addCleanup(k.cleanup)
-        self.logs = {"test-channel-alpha": os.path.join(k.home, "alpha.jsonl")}
+        self.logs = {"test-channel-alpha": os.path.join(k.home, "apps", "test-channel-alpha", "deliveries.jsonl")}
         k.config.setdefault("apps", {})["test-channel-alpha"] = {"env": {"TEST_CHANNEL_LOG": self.logs["test-channel-alpha"]}}
         self.install_examples(k, "verified")
         from test_pipeline import ALPHA

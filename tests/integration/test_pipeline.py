@@ -59,7 +59,8 @@ class PipelineTest(KernelTest):
         apps_cfg = k.config.setdefault("apps", {})
         for app in apps:
             app_id = os.path.basename(app)
-            path = os.path.join(k.home, f"{app_id}.jsonl")
+            # Its data directory: a sandboxed (community) app may write nowhere else.
+            path = os.path.join(k.home, "apps", app_id, "deliveries.jsonl")
             self.logs[app_id] = path
             entry = apps_cfg.setdefault(app_id, {})
             entry.setdefault("env", {})["TEST_CHANNEL_LOG"] = path

@@ -97,7 +97,7 @@ class RssAppTest(KernelTest):
         self.log_path = None
         k = Kernel({"apps": {"supervisor": fast_supervisor()}}, env={"OPENCLAWOS_SHIPPED_PACKAGES": PACKAGES})
         self.addCleanup(k.cleanup)
-        self.log_path = os.path.join(k.home, "alpha.jsonl")
+        self.log_path = os.path.join(k.home, "apps", "test-channel-alpha", "deliveries.jsonl")
         k.config["apps"].update({
             "test-channel-alpha": {"env": {"TEST_CHANNEL_LOG": self.log_path}},
             RSS: {"enabled": True, "feeds": [

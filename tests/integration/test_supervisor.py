@@ -174,6 +174,8 @@ class SupervisorTest(KernelTest):
         self.assertEqual(env["OPENCLAWOS_APP_DATA"], os.path.join(k.home, "apps", "envy"))  # its own directory
         allowed = {"PATH", "HOME", "LANG", "TZ", "OPENCLAWOS_SOCKET", "OPENCLAWOS_APP_ID", "OPENCLAWOS_APP_TOKEN",
                    "OPENCLAWOS_APP_DATA",
+                   "TMPDIR", "TMP", "TEMP",  # the sandbox's private temp dir (docs/SANDBOX.md)
+                   "ASAN_OPTIONS",  # sandboxed apps of a sanitizer-built kernel only
                    "TEST_BEHAVIOR", "TEST_ACTIONS", "TEST_INTERCEPT", "TEST_OTHER_ID", "PWD", "SHLVL", "_", "LC_CTYPE"}
         self.assertEqual(set(env) - allowed, set(), "only declared variables reach the app")
 
