@@ -74,7 +74,7 @@ std::map<std::string, ProviderConfig> ProvidersFromConfig(const json::value& roo
       c.base_url = StringOr(p, "baseUrl", c.base_url);
       if (auto it = p->find("apiKey"); it != p->end()) {
         if (it->value().is_string()) c.api_key = std::string(it->value().as_string());
-        else spdlog::warn("models.providers.{}.apiKey: vault references are not resolved yet; ignored", name);
+        else spdlog::warn("models.providers.{}.apiKey: an unresolved vault reference (the kernel resolves them before this point); ignored", name);
       }
     }
   }
