@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <ctime>
 #include <iostream>
 
 namespace oc::cli {
@@ -111,6 +112,16 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows) {
     }
     std::cout << line << "\n";
   }
+}
+
+// "YYYY-MM-DD HH:MM:SS" in local time.
+std::string LocalTime(int64_t ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
 }
 
 }  // namespace oc::cli

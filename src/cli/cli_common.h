@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -42,6 +43,8 @@ std::unique_ptr<gateway::ControlClient> Connect(int* exit_code);
 // *exit_code on failure.
 Result<json::value> Call(std::string_view method, json::value params, int* exit_code);
 
+// Milliseconds since the epoch as "YYYY-MM-DD HH:MM:SS" in local time.
+std::string LocalTime(int64_t ms);
 // A JSON value as text: strings unquoted, "-" for absent or null.
 std::string Str(const json::value* v);
 

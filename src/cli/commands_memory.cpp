@@ -48,15 +48,6 @@ std::string Fixed(double x, int decimals) {
   return buf;
 }
 
-std::string LocalTime(int64_t ms) {
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  localtime_r(&t, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
-}
-
 std::string Elapsed(int64_t ms) { return ms < 1000 ? std::to_string(ms) + " ms" : Fixed(ms / 1000.0, 2) + " s"; }
 
 // Whose pass a progress event is about: the event's agentId ("all" when memory.index was called

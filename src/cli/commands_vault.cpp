@@ -44,15 +44,6 @@ void Scrub(std::string& s) {
   s.clear();
 }
 
-std::string LocalTime(int64_t ms) {
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  localtime_r(&t, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
-}
-
 // ---- reading the value ---------------------------------------------------------------------------
 
 termios g_saved_termios;
