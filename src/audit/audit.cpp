@@ -73,4 +73,14 @@ Result<std::vector<Entry>> List(store::Database& db, const Query& query) {
   return out;
 }
 
+json::value ToPage(const std::vector<Entry>& entries, std::optional<int64_t> after) {
+  json::array out;
+  int64_t next = after.value_or(0);
+  for (const auto& e : entries) {
+    out.push_back(e.ToJson());
+    next = std::max(next, e.id);
+  }
+  return json::object{{"entries", std::move(out)}, {"next", next}};
+}
+
 }  // namespace oc::audit

@@ -53,4 +53,8 @@ struct Query {
 };
 Result<std::vector<Entry>> List(store::Database& db, const Query& query);
 
+// The answer of `audit.list` (and of the CLI reading state.db itself): {entries: [...oldest first],
+// next: the newest id seen, else `after` (pass it back as `after` to follow)}.
+json::value ToPage(const std::vector<Entry>& entries, std::optional<int64_t> after);
+
 }  // namespace oc::audit

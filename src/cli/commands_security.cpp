@@ -114,13 +114,7 @@ class AuditSource {
     }
     auto rows = audit::List(*db_, q);
     if (!rows.ok()) return rows.error();
-    json::array entries;
-    int64_t next = q.after.value_or(0);
-    for (const auto& e : *rows) {
-      entries.push_back(e.ToJson());
-      next = std::max(next, e.id);
-    }
-    return json::object{{"entries", std::move(entries)}, {"next", next}};
+    return audit::ToPage(*rows, q.after);
   }
 
  private:

@@ -205,13 +205,7 @@ void Kernel::RegisterAuditMethods() {
     }
     auto entries = audit::List(pipeline_->database(), q);
     if (!entries.ok()) co_return entries.error();
-    json::array out;
-    int64_t next = q.after.value_or(0);
-    for (const auto& e : *entries) {
-      out.push_back(e.ToJson());
-      next = std::max(next, e.id);
-    }
-    co_return json::object{{"entries", std::move(out)}, {"next", next}};
+    co_return audit::ToPage(*entries, q.after);
   });
 }
 

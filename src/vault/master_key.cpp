@@ -200,6 +200,14 @@ void Wipe(std::string& s) {
   s.clear();
 }
 
+// The key as hex in the keyring item `slot` of its home; the hex copy is wiped afterwards.
+Status StoreInKeyring(const MasterKey& key, const char* slot) {
+  std::string hex = KeyHex(key);
+  Status stored = keyring::Store(key.home, slot, hex);
+  Wipe(hex);
+  return stored;
+}
+
 std::string DescribeSource(const MasterKey& key) {
   if (key.source == "env") return "OPENCLAWOS_VAULT_KEY";
   if (key.source == "keyring") return "the Secret Service keyring";
@@ -218,12 +226,7 @@ Result<std::optional<MasterKey>> LoadStagedKey(const MasterKey& current) {
 }
 
 Status StageKey(const MasterKey& key) {
-  if (key.source == "keyring") {
-    std::string hex = KeyHex(key);
-    Status stored = keyring::Store(key.home, keyring::kPending, hex);
-    Wipe(hex);
-    return stored;
-  }
+  if (key.source == "keyring") return StoreInKeyring(key, keyring::kPending);
   if (key.source == "file") return WriteKeyFile(StagedFile(key.file), key, /*replace=*/true);
   return Status::Ok();
 }
@@ -308,12 +311,7 @@ KeyringProbe ProbeKeyring(const config::EnvLookup& env) {
 }
 
 Status StoreMasterKey(const MasterKey& key) {
-  if (key.source == "keyring") {
-    std::string hex = KeyHex(key);
-    Status stored = keyring::Store(key.home, keyring::kCurrent, hex);
-    Wipe(hex);
-    return stored;
-  }
+  if (key.source == "keyring") return internal::StoreInKeyring(key, keyring::kCurrent);
   if (key.source == "file") {
     if (key.file.empty()) return MakeError(ErrorCode::kInvalidParams, "vault: the key has no file to be stored in");
     return WriteKeyFile(key.file, key, /*replace=*/true);

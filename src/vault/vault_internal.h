@@ -20,6 +20,8 @@ bool ParseHexKey(std::string_view text, std::array<unsigned char, 32>& out);
 std::string KeyHex(const MasterKey& key);
 // Overwrites the string's bytes, then empties it.
 void Wipe(std::string& s);
+// Stores the key (as hex) in the keyring item `slot` of its home.
+Status StoreInKeyring(const MasterKey& key, const char* slot);
 
 // Where a key came from, for messages: "OPENCLAWOS_VAULT_KEY", "the Secret Service keyring", the file.
 std::string DescribeSource(const MasterKey& key);
