@@ -30,6 +30,16 @@ double CpuMicros(pid_t pid);
 long PrivateDirtyKiB(pid_t pid);
 [[noreturn]] void Die(const std::string& why);
 
+// Machine-readable results for bench/run. Each benchmark prints its figures in its own words and
+// also records them here; at exit (WriteFigures, or automatically when main returns) they are
+// written as one JSON object {"<name>": {"value": v, "unit": "<unit>"}, ...} to the file named by
+// $OC_BENCH_JSON. Without that variable recording costs a map insert and nothing is written.
+// Names are dotted, lower case, stable across runs: "ipc.round_trip.p50". Units: "us", "ms", "MiB",
+// "KiB", "x" (a ratio), "/s" (per second), "bytes", "count".
+void Record(const std::string& name, double value, const std::string& unit);
+// Writes what was recorded (idempotent; called again at exit). False when the file cannot be written.
+bool WriteFigures();
+
 // Reads newline-terminated lines from a blocking socket.
 class LineReader {
  public:

@@ -8,7 +8,7 @@
 // Setup: oc-test-llm answering at once (OpenAI wire format, streamed to the kernel), a gateway with
 // gateway.rateLimit off, a gateway token (the auth check is on the measured path) and
 // agents.maxConcurrent 64 so the 64 clients are not queued behind the default of 4.
-// Usage: http_bench [--seconds S] (per phase, default 3) with OPENCLAW_BIN, OPENCLAW_TEST_LLM
+// Usage: http_bench [--quick] [--seconds S] (per phase, default 3; --quick: 1) with OPENCLAW_BIN, OPENCLAW_TEST_LLM
 // (defaults bin/openclaw and bin/oc-test-llm relative to the build dir).
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "bench_util.h"
+#include "chat_client.h"
 
 using namespace bench;
 
@@ -32,62 +33,8 @@ namespace {
 constexpr const char* kToken = "bench-token";
 
 std::string CompletionRequest(int n, bool stream) {
-  std::string body = R"({"model":"openclaw","messages":[{"role":"user","content":"benchmark message )" +
-                     std::to_string(n) + R"("}])" + (stream ? R"(,"stream":true})" : "}");
-  return "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-         "Authorization: Bearer " + std::string(kToken) + "\r\nContent-Length: " + std::to_string(body.size()) +
-         "\r\n\r\n" + body;
+  return ChatCompletionRequest("127.0.0.1", kToken, "openclaw", "benchmark message " + std::to_string(n), stream);
 }
-
-// One keep-alive HTTP/1.1 connection doing request/response pairs with Content-Length bodies.
-class KeepAliveClient {
- public:
-  explicit KeepAliveClient(int port) : port_(port) {}
-  ~KeepAliveClient() {
-    if (fd_ >= 0) close(fd_);
-  }
-
-  // Sends `request` and reads the whole response; false when it is not a 200 chat.completion
-  // (a connection that broke is replaced on the next call).
-  bool RoundTrip(const std::string& request) {
-    if (fd_ < 0 && (fd_ = ConnectTcp(port_)) < 0) return false;
-    WriteAll(fd_, request);
-    size_t head_end;
-    while ((head_end = buf_.find("\r\n\r\n")) == std::string::npos)
-      if (!Fill()) return Reset();
-    const std::string head = buf_.substr(0, head_end);
-    size_t length_at = head.find("Content-Length: ");
-    if (length_at == std::string::npos) length_at = head.find("content-length: ");
-    if (length_at == std::string::npos) return Reset();
-    const size_t length = std::strtoul(head.c_str() + length_at + 16, nullptr, 10);
-    while (buf_.size() < head_end + 4 + length)
-      if (!Fill()) return Reset();
-    const bool ok = head.rfind("HTTP/1.1 200", 0) == 0 &&
-                    buf_.find("\"chat.completion\"", head_end) != std::string::npos;
-    buf_.erase(0, head_end + 4 + length);
-    return ok;
-  }
-
- private:
-  bool Reset() {
-    close(fd_);
-    fd_ = -1;
-    buf_.clear();
-    return false;
-  }
-
-  bool Fill() {
-    char chunk[16384];
-    ssize_t got = read(fd_, chunk, sizeof(chunk));
-    if (got <= 0) return false;
-    buf_.append(chunk, static_cast<size_t>(got));
-    return true;
-  }
-
-  int port_;
-  int fd_ = -1;
-  std::string buf_;
-};
 
 struct Figures {
   std::vector<double> latency_us;
@@ -163,14 +110,19 @@ StreamFigures RunStreams(int port, double seconds) {
   return fig;
 }
 
-void Print(const char* label, const Figures& f) {
+void Print(const char* label, const std::string& name, const Figures& f) {
+  Record(name + ".failed", static_cast<double>(f.failures), "count");
   if (f.latency_us.empty()) {
     std::printf("%-30s no successful turns (%ld failures)\n", label, f.failures);
     return;
   }
-  std::printf("%-30s %9.0f turns/s   p50 %7.2f ms   p99 %7.2f ms   (%zu turns, %ld failed)\n", label,
-              f.latency_us.size() / f.seconds, Percentile(f.latency_us, 0.5) / 1000,
-              Percentile(f.latency_us, 0.99) / 1000, f.latency_us.size(), f.failures);
+  const double rate = f.latency_us.size() / f.seconds;
+  const double p50 = Percentile(f.latency_us, 0.5) / 1000, p99 = Percentile(f.latency_us, 0.99) / 1000;
+  std::printf("%-30s %9.0f turns/s   p50 %7.2f ms   p99 %7.2f ms   (%zu turns, %ld failed)\n", label, rate, p50, p99,
+              f.latency_us.size(), f.failures);
+  Record(name + ".throughput", rate, "/s");
+  Record(name + ".p50", p50, "ms");
+  Record(name + ".p99", p99, "ms");
 }
 
 }  // namespace
@@ -180,6 +132,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--seconds" && i + 1 < argc) seconds = std::atof(argv[++i]);
+    else if (a == "--quick") seconds = 1;
   }
   std::signal(SIGPIPE, SIG_IGN);
   std::string bin = std::getenv("OPENCLAW_BIN") ? std::getenv("OPENCLAW_BIN") : "bin/openclaw";
@@ -205,19 +158,25 @@ int main(int argc, char** argv) {
   StreamFigures streams = RunStreams(k.port, std::max(1.0, seconds / 2));
 
   std::printf("/v1/chat/completions (oc-test-llm answering at once; fresh session per request)\n");
-  Print("non-streaming, 1 client", one);
-  Print("non-streaming, 64 clients", many);
+  Print("non-streaming, 1 client", "http.completions.1client", one);
+  Print("non-streaming, 64 clients", "http.completions.64clients", many);
   if (streams.done_us.empty()) {
     std::printf("%-30s no successful streams (%ld failures)\n", "streaming, 1 client", streams.failures);
   } else {
     std::printf("%-30s %9.0f streams/s first delta p50 %7.2f ms   [DONE] p50 %7.2f ms p99 %7.2f ms (%ld failed)\n",
                 "streaming, 1 client", streams.done_us.size() / streams.seconds, Percentile(streams.first_delta_us, 0.5) / 1000,
                 Percentile(streams.done_us, 0.5) / 1000, Percentile(streams.done_us, 0.99) / 1000, streams.failures);
+    Record("http.stream.first_delta.p50", Percentile(streams.first_delta_us, 0.5) / 1000, "ms");
+    Record("http.stream.done.p50", Percentile(streams.done_us, 0.5) / 1000, "ms");
+    Record("http.stream.done.p99", Percentile(streams.done_us, 0.99) / 1000, "ms");
   }
   std::printf("kernel CPU per turn               %7.0f us with 1 client, %.0f us with 64 (the bench, the LLM\n"
               "                                           server and the kernel share the cores)\n",
               cpu_one, cpu_per_turn);
   std::printf("kernel RSS after the run         %7.1f MiB\n", RssKiB(k.pid) / 1024.0);
+  Record("http.kernel_cpu_per_turn.1client", cpu_one, "us");
+  Record("http.kernel_cpu_per_turn.64clients", cpu_per_turn, "us");
+  Record("http.kernel_rss_after", RssKiB(k.pid) / 1024.0, "MiB");
 
   StopKernel(k);
   kill(llm.pid, SIGTERM);

@@ -5,9 +5,10 @@
 // scan in plain C++ over the same vectors held in memory, all measured in the same run, with
 // recall against the exact answers. Prints figures, asserts nothing.
 //
-//   memory_bench [--sizes 10000,100000[,1000000]] [--queries 200] [--index-chunks 5000]
+//   memory_bench [--quick] [--sizes 10000,100000[,1000000]] [--queries 200] [--index-chunks 5000]
 //                [--data-dir <build>/bench-data] [--rebuild] [--search-only]
 //   --search-only: skip the vec0 comparisons and the exact BM25 timing (faster at 1M)
+//   --quick: a smoke run (2000 chunks, 50 queries, 1000 chunks indexed)
 //
 // The corpus is synthetic but shaped like memory files: dated logs and notes made of sentences
 // over a Zipf-distributed vocabulary (a list of common English words plus generated words),
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -29,6 +31,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "bench_util.h"
 #include "memory/memory_service.h"
 #include "memory/memory_store.h"
 #include "memory/memory_store_index.h"
@@ -375,8 +378,25 @@ struct Figure {
   double recall = -1;  // mean recall@10 against the exact float answer; -1 = not applicable
 };
 
+// "Search(): hybrid, top 6 (defaults)" -> "search_hybrid_top_6_defaults", for bench::Record.
+std::string Slug(const std::string& name) {
+  std::string out;
+  for (char c : name) {
+    if (std::isalnum(static_cast<unsigned char>(c))) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    else if (!out.empty() && out.back() != '_') out += '_';
+  }
+  while (!out.empty() && out.back() == '_') out.pop_back();
+  return out;
+}
+
 void Print(size_t chunks, const std::vector<Figure>& figures, double brute_p50) {
   std::printf("\n%zu chunks\n", chunks);
+  for (const Figure& f : figures) {
+    const std::string name = "memory." + std::to_string(chunks) + "." + Slug(f.name);
+    bench::Record(name + ".p50", Percentile(f.ms, 0.5), "ms");
+    bench::Record(name + ".p99", Percentile(f.ms, 0.99), "ms");
+    if (f.recall >= 0) bench::Record(name + ".recall", f.recall, "x");
+  }
   std::printf("  %-64s %9s %9s %8s\n", "method", "p50 ms", "p99 ms", "recall");
   for (const Figure& f : figures) {
     char recall[32] = "-";
@@ -550,6 +570,7 @@ void RunIndexThroughput(size_t chunks, const fs::path& dir, const fs::path& vec0
                 "ReplaceFile+PutVectors %.1f us\n",
                 t.chunks, t.chunks / (total / 1000), 1000 * t.chunk_ms / t.chunks, 1000 * t.embed_ms / t.chunks,
                 1000 * t.store_ms / t.chunks);
+    bench::Record("memory.index.throughput", t.chunks / (total / 1000), "/s");
   }
   for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(path.string() + suffix);
 }
@@ -578,8 +599,9 @@ int main(int argc, char** argv) {
     else if (arg == "--data-dir" && has_value) dir = argv[++i];
     else if (arg == "--rebuild") rebuild = true;
     else if (arg == "--search-only") search_only = true;
-    else Die("usage: memory_bench [--sizes N,N,...] [--queries Q] [--index-chunks N] [--data-dir DIR] [--rebuild] "
-             "[--search-only]");
+    else if (arg == "--quick") sizes = {2000}, queries = 50, index_chunks = 1000;
+    else Die("usage: memory_bench [--quick] [--sizes N,N,...] [--queries Q] [--index-chunks N] [--data-dir DIR] "
+             "[--rebuild] [--search-only]");
   }
   fs::create_directories(dir);
   const fs::path vec0 = oc::memory::DefaultVecExtensionPath();

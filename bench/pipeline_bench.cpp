@@ -39,7 +39,7 @@ void Request(int fd, const std::string& id, const std::string& method, const std
 // The bench as a channel app: registered, owning channel "bench".
 int ConnectChannelApp(const std::string& socket_path) {
   int fd = ConnectUnix(socket_path);
-  if (fd < 0) Die("cannot connect to " + socket_path);
+  if (fd < 0) Die("cannot connect to " + socket_path + ": " + std::strerror(errno));
   Request(fd, "r", "app.register",
           R"({"manifest":{"id":"bench-channel","name":"bench","version":"1.0.0","type":"app","main":"x",)"
           R"("protocol":{"version":"1.0"},"capabilities":{"channels":{"provides":["bench"]}}}})");
@@ -137,9 +137,13 @@ std::vector<double> LlmAlone(int port, int n) {
   return out;
 }
 
-void Print(const char* label, const TurnFigures& f) {
-  std::printf("%-34s p50 %7.2f ms   p99 %7.2f ms   %8.0f turns/s\n", label, Percentile(f.latency_us, 0.5) / 1000,
-              Percentile(f.latency_us, 0.99) / 1000, f.latency_us.size() / f.seconds);
+void Print(const char* label, const std::string& name, const TurnFigures& f) {
+  const double p50 = Percentile(f.latency_us, 0.5) / 1000, p99 = Percentile(f.latency_us, 0.99) / 1000;
+  const double rate = f.latency_us.size() / f.seconds;
+  std::printf("%-34s p50 %7.2f ms   p99 %7.2f ms   %8.0f turns/s\n", label, p50, p99, rate);
+  Record(name + ".p50", p50, "ms");
+  Record(name + ".p99", p99, "ms");
+  Record(name + ".throughput", rate, "/s");
 }
 
 }  // namespace
@@ -180,11 +184,14 @@ int main(int argc, char** argv) {
   double llm_p50 = Percentile(alone, 0.5);
   std::printf("LLM round trip alone (streamed)    p50 %7.2f ms   p99 %7.2f ms\n", llm_p50 / 1000,
               Percentile(alone, 0.99) / 1000);
-  Print("turn, 1 conversation", one);
-  Print("turn, 32 conversations", many);
-  Print("turn, 200-message history", long_history);
-  std::printf("kernel overhead per turn           p50 %7.2f ms   (turn p50 minus LLM p50; target <= 1 ms)\n",
-              (Percentile(one.latency_us, 0.5) - llm_p50) / 1000);
+  Record("pipeline.llm_alone.p50", llm_p50 / 1000, "ms");
+  Print("turn, 1 conversation", "pipeline.turn.1conv", one);
+  Print("turn, 32 conversations", "pipeline.turn.32conv", many);
+  Print("turn, 200-message history", "pipeline.turn.history200", long_history);
+  const double overhead = (Percentile(one.latency_us, 0.5) - llm_p50) / 1000;
+  std::printf("kernel overhead per turn           p50 %7.2f ms   (turn p50 minus LLM p50; target <= 1 ms)\n", overhead);
+  Record("pipeline.kernel_overhead.p50", overhead, "ms");
+  Record("pipeline.kernel_cpu_per_turn", kernel_cpu_per_turn, "us");
   std::printf("throughput, 32 conversations       %9.0f turns/s (target >= 2000)\n",
               many.latency_us.size() / many.seconds);
   std::printf("kernel CPU per turn                %9.0f us   (one core could carry %.0f turns/s; the bench,\n"
@@ -203,6 +210,9 @@ int main(int argc, char** argv) {
   std::printf("state.db + WAL                     %9.1f MiB (%.0f bytes/message)\n", db_mib, db_mib * 1048576 / stored);
   std::printf("kernel RSS after the run           %9.1f MiB (private %.1f MiB)\n", RssKiB(k.pid) / 1024.0,
               PrivateDirtyKiB(k.pid) / 1024.0);
+  Record("pipeline.stored_messages", static_cast<double>(stored), "count");
+  Record("pipeline.db_bytes_per_message", db_mib * 1048576 / stored, "bytes");
+  Record("pipeline.kernel_rss_after", RssKiB(k.pid) / 1024.0, "MiB");
 
   close(fd);
   StopKernel(k);

@@ -246,6 +246,12 @@ RunFigures RunOnce(std::vector<WsConn>& receivers, WsConn& driver, int llm_port,
 }
 
 void Print(const char* label, const RunFigures& f, size_t clients) {
+  const std::string name = std::string("ws.fanout.") + label;
+  Record(name + ".spread.p50", Percentile(f.spread_us, 0.5) / 1000, "ms");
+  Record(name + ".spread.p99", Percentile(f.spread_us, 0.99) / 1000, "ms");
+  Record(name + ".frames_per_s", f.seconds > 0 ? f.frames / f.seconds : 0.0, "/s");
+  Record(name + ".kernel_cpu_per_frame", f.frames ? f.kernel_cpu_us / f.frames : 0.0, "us");
+  Record(name + ".dropped", f.dropped, "count");
   std::printf("%-7s %5d events x %zu clients: spread p50 %7.2f ms  p99 %7.2f ms  max %7.2f ms | "
               "%9.0f frames/s delivered | kernel CPU %5.2f us/frame | dropped %d\n",
               label, f.events, clients, Percentile(f.spread_us, 0.5) / 1000, Percentile(f.spread_us, 0.99) / 1000,
@@ -294,6 +300,7 @@ int main(int argc, char** argv) {
   std::printf("        (paced: one delta every %d ms)\n", pace_ms);
   std::printf("kernel RSS with %d clients connected %7.1f MiB; after the runs %7.1f MiB\n", clients + 1,
               rss_connected / 1024.0, RssKiB(k.pid) / 1024.0);
+  Record("ws.kernel_rss_connected", rss_connected / 1024.0, "MiB");
 
   for (auto& c : receivers) close(c.fd);
   close(driver.fd);

@@ -3,6 +3,8 @@
 #   1. builds (warnings are errors) and runs every test,
 #   2. builds with AddressSanitizer + UndefinedBehaviorSanitizer and runs every test again,
 #   3. builds the libFuzzer targets with clang and runs each briefly.
+# Between 1 and 2, every benchmark runs once as a smoke run (bench/run --quick on the step-1 build:
+# figures printed, no thresholds; a benchmark that cannot run fails the suite).
 # `--quick` runs step 1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +25,9 @@ run_suite() {
 
 run_suite default
 [ "$quick" = 1 ] && exit 0
+
+echo "== benchmarks (smoke run)"
+python3 bench/run --quick --build-dir build/default
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"

@@ -69,14 +69,6 @@ std::string DescribeExit(int status) {
   return "exited with status " + std::to_string(status);
 }
 
-Ms BackoffDelay(const SupervisorSettings& s, int consecutive_failures) {
-  double delay = static_cast<double>(s.restart_delay_ms) *
-                 std::pow(s.backoff_multiplier, std::max(consecutive_failures - 1, 0));
-  double cap = static_cast<double>(s.max_restart_delay_ms);
-  if (!std::isfinite(delay) || delay > cap) delay = cap;
-  return Ms(static_cast<int64_t>(std::max(delay, 0.0)));
-}
-
 Ms StablePeriod(const SupervisorSettings& s) {
   return std::min(kStableReadyCap, Ms(s.restart_window_ms));
 }
@@ -468,7 +460,7 @@ void Supervisor::HandleFailure(const AppPtr& app, std::string reason) {
     spdlog::error("supervisor: {}: {}", app->spec.id, *app->last_error);
     return SetState(app, AppState::kError);
   }
-  Ms delay = BackoffDelay(settings_, app->consecutive_failures);
+  Ms delay = RestartDelay(settings_, app->consecutive_failures);
   app->last_error = std::move(reason);
   app->restart_pending = true;
   uint64_t epoch = ++app->restart_epoch;
@@ -665,6 +657,16 @@ std::optional<Supervisor::LogLines> Supervisor::ReadLogs(std::string_view id, st
   out.skipped = kept_from - from;
   out.next = kept_from + out.lines.size();
   return out;
+}
+
+Ms RestartDelay(const SupervisorSettings& s, int consecutive_failures) {
+  // 0 × pow(...) turns NaN once pow overflows (after ~1000 failures): no delay stays no delay.
+  if (s.restart_delay_ms <= 0) return Ms(0);
+  double delay = static_cast<double>(s.restart_delay_ms) *
+                 std::pow(s.backoff_multiplier, std::max(consecutive_failures - 1, 0));
+  double cap = static_cast<double>(s.max_restart_delay_ms);
+  if (!std::isfinite(delay) || delay > cap) delay = cap;
+  return Ms(static_cast<int64_t>(std::max(delay, 0.0)));
 }
 
 }  // namespace oc::supervisor

@@ -65,6 +65,11 @@ struct SupervisorSettings {
   int64_t kill_grace_ms = 2000;        // SIGTERM -> SIGKILL
 };
 
+// The wait before the restart after `consecutive_failures` (>= 1) failures in a row:
+// restart_delay_ms × backoff_multiplier^(failures − 1), capped at max_restart_delay_ms. A
+// restart_delay_ms of 0 means 0 however many failures came before.
+std::chrono::milliseconds RestartDelay(const SupervisorSettings& s, int consecutive_failures);
+
 // resources.limits of the manifest (SPEC §5.5).
 struct ResourceLimits {
   std::optional<int64_t> max_memory_bytes;  // cgroup v2 memory.max, else RLIMIT_AS

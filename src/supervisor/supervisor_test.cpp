@@ -25,6 +25,26 @@ TEST(SupervisorStateNameTest, NamesMatchTheProtocol) {
   EXPECT_EQ(AppStateName(AppState::kError), "error");
 }
 
+TEST(SupervisorRestartDelayTest, GrowsByTheMultiplierUpToTheCap) {
+  SupervisorSettings s;  // 1000 ms × 2^(n-1), capped at 60 s
+  EXPECT_EQ(RestartDelay(s, 1).count(), 1000);
+  EXPECT_EQ(RestartDelay(s, 2).count(), 2000);
+  EXPECT_EQ(RestartDelay(s, 6).count(), 32000);
+  EXPECT_EQ(RestartDelay(s, 7).count(), 60000);
+  EXPECT_EQ(RestartDelay(s, 5000).count(), 60000);  // pow overflows to infinity: still the cap
+}
+
+TEST(SupervisorRestartDelayTest, ZeroDelayStaysZeroAfterAnyNumberOfFailures) {
+  SupervisorSettings s;
+  s.restart_delay_ms = 0;
+  EXPECT_EQ(RestartDelay(s, 1).count(), 0);
+  EXPECT_EQ(RestartDelay(s, 100).count(), 0);
+  // 2^1099 is infinite as a double, and 0 × infinity is NaN: this once became the 60 s cap.
+  EXPECT_EQ(RestartDelay(s, 1100).count(), 0);
+  s.backoff_multiplier = 100;
+  EXPECT_EQ(RestartDelay(s, 200).count(), 0);
+}
+
 TEST(SupervisorStatusTest, ToJsonUsesProtocolKeysAndOmitsAbsentOptionals) {
   AppStatus s;
   s.package_id = "@acme/echo";

@@ -58,11 +58,13 @@ FORMAT_OF_API = {"openai-completions": "openai", "anthropic-messages": "anthropi
 
 
 class LlmServer:
-    def __init__(self, host="127.0.0.1", port=0, verbose=False, max_recorded=None):
+    def __init__(self, host="127.0.0.1", port=0, verbose=False, max_recorded=None, reply=None):
         """max_recorded: how many chat requests /_requests keeps (server default 10000; 0 for
-        benchmarks with long conversations)."""
+        benchmarks with long conversations). reply: the answer when no script step fits (default:
+        an echo of the last message)."""
         self.host = host
         self.max_recorded = max_recorded
+        self.reply = reply
         self.requested_port = port
         self.verbose = verbose
         self.proc = None
@@ -77,6 +79,8 @@ class LlmServer:
             args.append("--verbose")
         if self.max_recorded is not None:
             args += ["--max-recorded", str(self.max_recorded)]
+        if self.reply is not None:
+            args += ["--reply", self.reply]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
         line = self._read_port_line(timeout)
         if not line.startswith(b"PORT "):

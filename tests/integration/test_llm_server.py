@@ -927,6 +927,25 @@ class LifecycleTest(unittest.TestCase):
             self.assertEqual([r["body"]["messages"][0]["content"] for r in llm.requests()], ["b", "c"])
             self.assertEqual(llm.stats()["requests"], 3)
 
+    def test_fixed_reply_replaces_the_echo_but_not_script_steps(self):
+        with LlmServer(reply="Fixed answer.") as llm:
+            def answer(text, stream=False):
+                c = http.client.HTTPConnection("127.0.0.1", llm.port, timeout=10)
+                c.request("POST", CHAT, body=json.dumps(chat_body(text, stream=stream)))
+                r = c.getresponse()
+                self.assertEqual(r.status, 200)
+                raw = r.read()
+                c.close()
+                if not stream:
+                    return json.loads(raw)["choices"][0]["message"]["content"]
+                events = [json.loads(e) for e in parse_sse(raw)[:-1]]
+                return "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e["choices"])
+            self.assertEqual(answer("anything"), "Fixed answer.")
+            self.assertEqual(answer("streamed", stream=True), "Fixed answer.")
+            llm.script({"content": "scripted"})
+            self.assertEqual(answer("x"), "scripted")
+            self.assertEqual(answer("y"), "Fixed answer.")
+
     def test_bad_arguments(self):
         r = subprocess.run([binary_path(), "--port", "99999"], capture_output=True, timeout=10)
         self.assertEqual(r.returncode, 2)

@@ -338,6 +338,7 @@ PlannedResponse LlmScript::HandleChat(const IncomingRequest& request, const Wire
   ++total_requests_;
   if (refusal) return std::move(*refusal);
   DeriveConversation(chat);
+  if (default_reply_) chat.echo = *default_reply_;
   const ScriptStep step = TakeStep(chat.last_user_text);
   PlannedResponse r = ChatAnswer(step, chat, wire);
   if (step.retry_after) SetHeader(r, "Retry-After", *step.retry_after);

@@ -106,7 +106,10 @@ class LlmScript {
  public:
   // Keeps the last `max_recorded` chat requests for /_requests (the count in /_stats is exact
   // regardless); a benchmark with long conversations can pass a small number to bound memory.
-  explicit LlmScript(size_t max_recorded = 10000) : max_recorded_(max_recorded) {}
+  // `default_reply`: the answer when no script step fits, instead of echoing the last message
+  // (a benchmark comparing gateways whose prompts differ wants the same answer for both).
+  explicit LlmScript(size_t max_recorded = 10000, std::optional<std::string> default_reply = std::nullopt)
+      : max_recorded_(max_recorded), default_reply_(std::move(default_reply)) {}
 
   // Routes any request: the chat and models endpoints, the control endpoints (/_script, /_reset,
   // /_requests, /_stats), 404/405 error objects otherwise.
@@ -130,6 +133,7 @@ class LlmScript {
 
   std::deque<ScriptStep> steps_;
   size_t max_recorded_;
+  std::optional<std::string> default_reply_;
   std::deque<json::object> recorded_;
   size_t total_requests_ = 0;
   int64_t next_call_id_ = 1;

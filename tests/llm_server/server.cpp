@@ -1,7 +1,8 @@
 // oc-test-llm: a local server speaking the chat wire formats of OpenAI, Anthropic, Gemini and Ollama,
 // scripted per test (behaviour in llm_script.h; usage in tests/integration/llm_server.py).
 //
-//   oc-test-llm [--host 127.0.0.1] [--port 0] [--max-recorded 10000] [--verbose]
+//   oc-test-llm [--host 127.0.0.1] [--port 0] [--max-recorded 10000] [--reply TEXT] [--verbose]
+//   --reply: the answer when no script step fits (default: echo the last message)
 //
 // Prints "PORT <n>" on stdout once listening (nothing else ever goes to stdout, so a parent that
 // stops reading the pipe cannot block it); exits with 0 on SIGTERM/SIGINT. One io_context thread,
@@ -227,6 +228,7 @@ struct Options {
   std::string host = "127.0.0.1";
   unsigned port = 0;
   size_t max_recorded = 10000;
+  std::optional<std::string> reply;
 };
 
 bool IsSmallNumber(const std::string& s) {
@@ -241,7 +243,7 @@ std::optional<Options> ParseArgs(int argc, char** argv) {
     if (const size_t eq = arg.find('='); eq != std::string::npos) {
       value = arg.substr(eq + 1);
       arg.resize(eq);
-    } else if ((arg == "--host" || arg == "--port" || arg == "--max-recorded") && i + 1 < argc) {
+    } else if ((arg == "--host" || arg == "--port" || arg == "--max-recorded" || arg == "--reply") && i + 1 < argc) {
       value = argv[++i];
     }
     if (arg == "--verbose") {
@@ -252,8 +254,10 @@ std::optional<Options> ParseArgs(int argc, char** argv) {
       o.port = static_cast<unsigned>(std::stoul(value));
     } else if (arg == "--max-recorded" && IsSmallNumber(value)) {
       o.max_recorded = std::stoul(value);
+    } else if (arg == "--reply") {
+      o.reply = value;
     } else {
-      std::fprintf(stderr, "usage: oc-test-llm [--host 127.0.0.1] [--port 0] [--max-recorded 10000] [--verbose]\n");
+      std::fprintf(stderr, "usage: oc-test-llm [--host 127.0.0.1] [--port 0] [--max-recorded 10000] [--reply TEXT] [--verbose]\n");
       return std::nullopt;
     }
   }
@@ -285,7 +289,7 @@ int Run(int argc, char** argv) {
   if (!options) return 2;
   std::signal(SIGPIPE, SIG_IGN);
   // Outlives the io_context: connection frames destroyed with it still update the counters.
-  LlmScript script(options->max_recorded);
+  LlmScript script(options->max_recorded, options->reply);
   asio::io_context io(1);
   tcp::acceptor acceptor(io);
   if (!Listen(acceptor, *options)) return 1;
