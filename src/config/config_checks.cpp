@@ -2,6 +2,7 @@
 // looks at values of the expected type: a wrong type is already reported by the schema, once.
 #include <re2/re2.h>
 
+#include <algorithm>
 #include <map>
 
 #include "config/config_internal.h"
@@ -120,6 +121,24 @@ void CheckIdentities(const json::value& root, Errors& errors) {
   }
 }
 
+// {"$secret": NAME} anywhere (app sections included, whose keys the kernel's schema does not
+// know): NAME must be a non-empty string, or the reference could never be resolved. Where the
+// schema knows the field it has already said so, at the same path.
+void CheckSecretRefs(const json::value& v, const std::string& path, Errors& errors) {
+  if (const json::object* o = v.if_object()) {
+    if (const json::value* name = o->if_contains("$secret")) {
+      const std::string at = JoinPath(path, "$secret");
+      const bool reported = std::any_of(errors.begin(), errors.end(), [&](const auto& e) { return e.path == at; });
+      if ((!name->is_string() || name->get_string().empty()) && !reported)
+        errors.push_back({at, "a vault reference needs a secret name: {\"$secret\": \"NAME\"}"});
+      return;
+    }
+    for (const auto& [key, sub] : *o) CheckSecretRefs(sub, JoinPath(path, key), errors);
+  } else if (const json::array* a = v.if_array()) {
+    for (size_t i = 0; i < a->size(); ++i) CheckSecretRefs((*a)[i], IndexPath(path, i), errors);
+  }
+}
+
 }  // namespace
 
 void CheckSemantics(const json::value& root, std::vector<SchemaViolation>& errors) {
@@ -128,6 +147,7 @@ void CheckSemantics(const json::value& root, std::vector<SchemaViolation>& error
   CheckSupervisor(root, errors);
   CheckBindings(root, errors);
   CheckIdentities(root, errors);
+  CheckSecretRefs(root, "", errors);
 }
 
 }  // namespace oc::config::internal

@@ -380,6 +380,20 @@ TEST(ConfigValidate, SecretReferencesAcceptedWhereSecretsGo) {
                                                     "gateway.auth.password.x"}));
 }
 
+// A reference the kernel's schema does not know (a channel app's own key): found by its shape.
+TEST(ConfigValidate, EveryVaultReferenceNeedsASecretName) {
+  const std::string message = "a vault reference needs a secret name: {\"$secret\": \"NAME\"}";
+  auto errors = LoadErrors(R"({"channels": {"irc": {"extra": {"nick": {"$secret": ""}},
+                                                     "list": [1, {"$secret": 7}]}}})");
+  EXPECT_EQ(errors, (std::vector<std::pair<std::string, std::string>>{
+                        {"channels.irc.extra.nick.$secret", message}, {"channels.irc.list[1].$secret", message}}));
+  // Where the schema knows a secret field it reports the bad name itself; no second error.
+  errors = LoadErrors(R"({"channels": {"irc": {"sasl": {"password": {"$secret": ""}}}}})");
+  EXPECT_EQ(PathsOf(errors), (std::set<std::string>{"channels.irc.sasl.password.$secret"}));
+  for (const auto& [path, text] : errors) EXPECT_NE(text, message);
+  MustLoad(R"({"channels": {"irc": {"extra": {"nick": {"$secret": "irc-nick"}}}}})");
+}
+
 TEST(ConfigValidate, CrossFieldRules) {
   auto errors = LoadErrors(R"({
     "apps": {
