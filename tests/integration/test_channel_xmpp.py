@@ -44,6 +44,10 @@ class XmppChannelTest(unittest.TestCase):
         k.start()
         k.wait_state(APP_ID, "ready", timeout=15)
         self.kernel = k
+        # `ready` comes before the XMPP login. A chat sent before the bot is available goes to the
+        # server's offline storage and arrives later marked delayed, which the app ignores by
+        # design: wait until it has logged in, sent its presence and joined its room.
+        wait_for(lambda: self.bot_joins() >= 1, 30, 0.1, "the app to log in and join its room")
         return k
 
     def user_texts(self):
